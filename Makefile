@@ -1,0 +1,42 @@
+# `make run`  : set up, then load the landing folder (or generated sample data) and build the marts.
+# `make test` : set up, then run every test (lint, pytest end-to-end suites, dbt data and unit tests).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: setup run test lint load build sample clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check pip==26.3
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+run: setup
+	$(BIN)/pstn run
+
+load: setup
+	$(BIN)/pstn load
+
+build: setup
+	$(BIN)/pstn build
+
+sample: setup
+	$(BIN)/pstn generate --out $${PSTN_RAW_DIR:-data/raw}
+
+lint: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+test: setup lint
+	$(BIN)/pytest tests/pytest
+
+clean:
+	rm -rf $(VENV) target logs data

@@ -1,0 +1,28 @@
+{% macro archive_tables() %}
+    {{ return(['calls', 'licence_users', 'licence_assignments', 'tenant_skus', 'credit_fundings',
+               'credit_settings', 'quarantine', 'conflicts', '_manifest']) }}
+{% endmacro %}
+
+
+{% macro create_archive_relations() %}
+    {{ return(adapter.dispatch('create_archive_relations', 'teams_pstn')()) }}
+{% endmacro %}
+
+
+{% macro default__create_archive_relations() %}
+    {{ exceptions.raise_compiler_error(
+        "No archive reader for adapter '" ~ adapter.type() ~ "': add "
+        ~ adapter.type() ~ "__create_archive_relations in macros/archive/") }}
+{% endmacro %}
+
+
+{% macro duckdb__create_archive_relations() %}
+    {#- One view per archive dataset over its Parquet files. Every dataset folder holds a
+        zero-row _schema.parquet, so the glob never comes back empty and types are fixed. -#}
+    {%- set root = var('archive_dir') | replace("'", "''") -%}
+    create schema if not exists archive;
+    {%- for table in archive_tables() %}
+    create or replace view archive.{{ table | replace('_manifest', 'manifest') }} as
+        select * from read_parquet('{{ root }}/{{ table }}/**/*.parquet', union_by_name = true, hive_partitioning = false);
+    {%- endfor %}
+{% endmacro %}

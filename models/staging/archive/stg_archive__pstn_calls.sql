@@ -1,0 +1,82 @@
+{# The current version of each call: where a UsageId arrived with different content, the newest
+    load wins (then the later file and line of that load). Categorisation only; no joins. #}
+with
+
+calls as (
+
+    select * from {{ source('archive', 'calls') }}
+
+),
+
+versions_ranked as (
+
+    select
+        calls.*,
+        row_number() over (
+            partition by tenant_id, usage_id
+            order by load_id desc, file_seq desc, source_line desc
+        ) as version_rank,
+        count(*) over (partition by tenant_id, usage_id) as version_count
+    from calls
+
+),
+
+final as (
+
+    select
+        tenant_id,
+        usage_id,
+        call_id,
+        conference_id,
+        user_id,
+        user_principal_name,
+        user_display_name,
+        user_location,
+        caller_number,
+        callee_number,
+        call_type,
+        case
+            when call_type = 'conf_out' then 'dial_out'
+            when call_type = 'conf_in' then 'dial_in'
+            else 'other'
+        end as call_direction,
+        number_type as number_type_reported,
+        {# Toll-free "in any spelling": toll_free, TollFree, Toll-Free, toll free. #}
+        case
+            when replace(replace(replace(lower(number_type), '_', ''), '-', ''), ' ', '') = 'tollfree'
+                then 'toll_free'
+            when number_type is null then null
+            else lower(number_type)
+        end as number_type_category,
+        destination_context,
+        destination_name,
+        start_at,
+        end_at,
+        duration_seconds,
+        cast(start_at as date) as start_date,
+        connection_charge as reported_connection_fee,
+        charge as reported_charge,
+        currency as reported_currency,
+        capability as reported_capability,
+        operator,
+        inventory_type,
+        call_duration_source,
+        tenant_country_code,
+        usage_country_code,
+        other_party_country_code,
+        coalesce(callee_number like '%*%', false) as is_callee_number_masked,
+        source_format,
+        row_hash,
+        version_count,
+        source_path,
+        source_member,
+        source_line,
+        file_sha256,
+        load_id,
+        loaded_at
+    from versions_ranked
+    where version_rank = 1
+
+)
+
+select * from final

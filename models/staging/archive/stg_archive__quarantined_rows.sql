@@ -1,0 +1,28 @@
+with
+
+quarantine as (
+
+    select * from {{ source('archive', 'quarantine') }}
+
+),
+
+final as (
+
+    select
+        {{ dbt.hash("concat(load_id, '|', file_sha256, '|', dataset, '|', cast(source_line as " ~ dbt.type_string() ~ "))") }} as quarantined_row_id,
+        tenant_id,
+        dataset,
+        record_key,
+        reasons,
+        raw_record,
+        source_path,
+        source_member,
+        source_line,
+        file_sha256,
+        load_id,
+        loaded_at
+    from quarantine
+
+)
+
+select * from final

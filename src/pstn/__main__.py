@@ -1,0 +1,3 @@
+from pstn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""`pstn`: the project's command line. `pstn run` is the main job behind `make run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pstn.settings import Settings
+
+
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in folder.rglob("*"))
+
+
+def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
+    from pstn.loader import load
+
+    report = load(settings, reprocess_rejected=args.reprocess_rejected)
+    print(report.summary())
+    return 0
+
+
+def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from pstn.generate import SampleSpec, generate
+
+    out = Path(args.out).resolve() if args.out else settings.raw_dir
+    stats = generate(out, SampleSpec(seed=args.seed, calls=args.calls, users=args.users, months=args.months))
+    print(json.dumps(stats, indent=2, default=str))
+    return 0
+
+
+def dbt(settings: Settings, *arguments: str) -> int:
+    """Run dbt from the project root with the committed profiles.yml and this run's paths."""
+    executable = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    command = [executable, *arguments, "--project-dir", str(settings.project_dir)]
+    print("+ " + " ".join(command[:2] + list(arguments[1:])), flush=True)
+    return subprocess.call(command, cwd=settings.project_dir, env=settings.dbt_env())
+
+
+def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
+    extra = ["--full-refresh"] if args.full_refresh else []
+    return dbt(settings, "build", *extra)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Set the landing folder up (sample data when it is empty), load it, build and test the marts."""
+    if not _has_files(settings.raw_dir):
+        print(f"{settings.raw_dir} is empty: generating the bundled sample tenant there", flush=True)
+        from pstn.generate import SampleSpec, generate
+
+        generate(settings.raw_dir, SampleSpec())
+    status = cmd_load(settings, argparse.Namespace(reprocess_rejected=False))
+    if status:
+        return status
+    return cmd_build(settings, argparse.Namespace(full_refresh=False))
+
+
+def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
+    from pstn.archive import Archive
+
+    print(json.dumps(Archive(settings.archive_dir).checksum(), indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pstn", description=__doc__)
+    top.add_argument("--raw-dir", help="landing folder (default $PSTN_RAW_DIR or data/raw)")
+    top.add_argument("--warehouse", help="DuckDB file (default $PSTN_WAREHOUSE or data/warehouse.duckdb)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("load", help="load new raw files into the Parquet archive")
+    p.add_argument("--reprocess-rejected", action="store_true", help="try files rejected before again")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("generate", help="write a deterministic sample tenant in every input format")
+    p.add_argument("--out", help="landing folder to write (default: $PSTN_RAW_DIR)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--calls", type=int, default=None, help="approximate call rows (default: the small sample)")
+    p.add_argument("--users", type=int, default=None)
+    p.add_argument("--months", type=int, default=None)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("build", help="dbt build (seeds, models, tests) on the archive")
+    p.add_argument("--full-refresh", action="store_true")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="the main job: sample data if empty, load, build")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("checksum", help="row counts and content digests of the archive")
+    p.set_defaults(func=cmd_checksum)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env(raw_dir=args.raw_dir, warehouse=args.warehouse)
+    return int(args.func(settings, args) or 0)

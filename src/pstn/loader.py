@@ -1,0 +1,431 @@
+"""Reads every file under the landing folder into the archive (issue 2).
+
+Per file (or zip member): skip it when its SHA-256 was loaded before; parse it (a file that cannot
+be read is recorded as rejected with its reason and never stops the others); drop rows repeated
+verbatim; validate the batch with Great Expectations; quarantine failing rows with file, line and
+reason; for calls, skip rows identical to the archived version and record conflicts where the
+same UsageId comes back with other content (the newest load wins downstream).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pstn import cdr, credits, licences
+from pstn.archive import PRIMARY, SCHEMAS, Archive, sha256
+from pstn.parse import REASONS
+from pstn.quality import Validator
+from pstn.rawfile import LINE, RAW, FileRejected
+from pstn.settings import Settings
+
+KIND_FOLDERS = {"cdr": "cdr", "licenses": "licenses", "licences": "licenses", "credits": "credits"}
+DEFAULT_TENANT = "default"
+
+# Columns that identify a record within its dataset (staging keeps the newest version per key).
+KEYS: dict[str, tuple[str, ...]] = {
+    "calls": ("usage_id",),
+    "licence_users": ("snapshot_date", "user_key"),
+    "tenant_skus": ("snapshot_date", "sku_part_number"),
+    "credit_fundings": ("funded_at", "amount", "currency", "kind"),
+    "credit_settings": ("effective_from",),
+}
+MONTH_OF = {
+    "calls": "start_at",
+    "licence_users": "snapshot_date",
+    "tenant_skus": "snapshot_date",
+    "credit_fundings": "funded_at",
+}
+METADATA = {LINE, RAW, REASONS, "tenant_id", "source_path", "source_member", "source_line", "file_sha256",
+            "file_seq", "load_id", "loaded_at", "row_hash", "month"}
+
+
+@dataclass(frozen=True)
+class RawFile:
+    kind: str | None
+    tenant_id: str
+    path: Path
+    relative: str
+
+
+@dataclass
+class LoadReport:
+    load_id: str
+    files_seen: int = 0
+    files_skipped: int = 0
+    units_loaded: int = 0
+    units_rejected: int = 0
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    rows_conflicting: int = 0
+    orphans_removed: int = 0
+    data_docs: str | None = None
+    rejected_files: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"load {self.load_id}: {self.files_seen} files seen, {self.files_skipped} already loaded (skipped), "
+            f"{self.units_loaded} loaded, {self.units_rejected} rejected",
+            f"rows: {self.rows_read} read = {self.rows_kept} kept + {self.rows_rejected} quarantined + "
+            f"{self.rows_duplicate} duplicates ({self.rows_conflicting} changed versions of known UsageIds)",
+        ]
+        lines += [f"  rejected file {path}: {reason}" for path, reason in self.rejected_files]
+        if self.orphans_removed:
+            lines.append(f"  removed {self.orphans_removed} files left by an interrupted load")
+        if self.data_docs:
+            lines.append(f"validation results (Data Docs): {self.data_docs}")
+        return "\n".join(lines)
+
+
+def discover(raw_dir: Path) -> Iterator[RawFile]:
+    """Files below `raw_dir/<kind>/[<tenant>/]`; dotfiles and Office lock files are not data."""
+    if not raw_dir.is_dir():
+        return
+    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(raw_dir)
+        if any(part.startswith(".") for part in relative.parts) or path.name.startswith("~$"):
+            continue
+        parts = relative.parts
+        kind = KIND_FOLDERS.get(parts[0].lower()) if len(parts) > 1 else None
+        tenant = parts[1] if len(parts) > 2 else DEFAULT_TENANT
+        yield RawFile(kind, tenant, path, relative.as_posix())
+
+
+Reader = Callable[[bytes, str], list[tuple[str, pl.DataFrame]]]
+
+
+def _reader(kind: str | None, suffix: str) -> tuple[str, Reader] | None:
+    if kind == "cdr":
+        return {
+            ".csv": ("admin_center_csv", lambda d, n: [("calls", cdr.read_admin_center_csv(d))]),
+            ".json": ("graph_json", lambda d, n: [("calls", cdr.read_graph_json(d))]),
+            ".jsonl": ("graph_jsonl", lambda d, n: [("calls", cdr.read_graph_jsonl(d))]),
+            ".ndjson": ("graph_jsonl", lambda d, n: [("calls", cdr.read_graph_jsonl(d))]),
+        }.get(suffix)
+    if kind == "licenses":
+        return {
+            ".csv": ("licence_csv", lambda d, n: [licences.read_users_csv(d, n)]),
+            ".json": ("licence_graph_json", licences.read_graph_json),
+        }.get(suffix)
+    if kind == "credits":
+        return {
+            ".csv": ("credits_csv", lambda d, n: [credits.read_csv(d)]),
+            ".json": ("credits_json", lambda d, n: credits.read_json(d)),
+        }.get(suffix)
+    return None
+
+
+class Loader:
+    def __init__(self, settings: Settings, validator: Validator | None = None) -> None:
+        self.settings = settings
+        self.archive = Archive(settings.archive_dir)
+        self.validator = validator or Validator(settings.gx_dir)
+        self.duck = duckdb.connect()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self.loaded_at = now
+        self.load_id = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+        self.report = LoadReport(self.load_id)
+        self.pending: dict[str, list[pl.DataFrame]] = {name: [] for name in SCHEMAS}
+        self.manifest: list[dict] = []
+        self.versions: dict[tuple[str, str], pl.DataFrame] = {}
+
+    # -- entry point -----------------------------------------------------------------------
+    def run(self, reprocess_rejected: bool = False) -> LoadReport:
+        self.report.orphans_removed = len(self.archive.prepare())
+        seen = {
+            row["file_sha256"]: row["status"]
+            for row in self.archive.manifest().select("file_sha256", "status").iter_rows(named=True)
+        }
+        for seq, raw in enumerate(discover(self.settings.raw_dir), start=1):
+            self.report.files_seen += 1
+            data = raw.path.read_bytes()
+            digest = sha256(data)
+            if self._already(seen, digest, reprocess_rejected):
+                self.report.files_skipped += 1
+                continue
+            seen[digest] = "seen"
+            if raw.kind == "cdr" and raw.path.suffix.lower() == ".zip":
+                self._load_zip(raw, seq, data, digest, seen, reprocess_rejected)
+            else:
+                self._load_unit(raw, seq, None, data, digest)
+        for dataset, frames in self.pending.items():
+            if frames:
+                self.archive.write(dataset, pl.concat(frames, how="vertical_relaxed"), self.load_id)
+        if self.manifest:
+            self.archive.commit(self.load_id, self.manifest)
+            self.report.data_docs = self.validator.build_docs()
+        return self.report
+
+    @staticmethod
+    def _already(seen: dict[str, str], digest: str, reprocess_rejected: bool) -> bool:
+        status = seen.get(digest)
+        return status is not None and not (reprocess_rejected and status == "rejected")
+
+    # -- files -----------------------------------------------------------------------------
+    def _load_zip(self, raw: RawFile, seq: int, data: bytes, digest: str, seen: dict, reprocess: bool) -> None:
+        try:
+            members = list(cdr.zip_members(data))
+        except FileRejected as exc:
+            self._record(raw, seq, None, digest, len(data), "admin_center_zip", "rejected", str(exc))
+            return
+        parameters = next((m[1] for m in members if m[0].lower().endswith("parameters.json")), None)
+        parameters_text = parameters.decode("utf-8", "replace") if parameters else None
+        self._record(raw, seq, None, digest, len(data), "admin_center_zip", "expanded", None)
+        for name, member in members:
+            if name.lower().endswith("parameters.json"):
+                continue
+            member_digest = sha256(member)
+            if self._already(seen, member_digest, reprocess):
+                continue
+            seen[member_digest] = "seen"
+            if not name.lower().endswith(".csv"):
+                self._record(raw, seq, name, member_digest, len(member), "unsupported", "rejected",
+                             "zip member is not a CSV file")
+                continue
+            self._load_unit(raw, seq, name, member, member_digest, parameters_text, suffix=".csv")
+
+    def _load_unit(
+        self,
+        raw: RawFile,
+        seq: int,
+        member: str | None,
+        data: bytes,
+        digest: str,
+        parameters: str | None = None,
+        suffix: str | None = None,
+    ) -> None:
+        suffix = suffix or raw.path.suffix.lower()
+        chosen = _reader(raw.kind, suffix)
+        if raw.kind is None:
+            self._record(raw, seq, member, digest, len(data), "unsupported", "rejected",
+                         "not under a cdr/, licenses/ or credits/ folder")
+            return
+        if chosen is None:
+            self._record(raw, seq, member, digest, len(data), "unsupported", "rejected",
+                         f"unsupported file type '{suffix or raw.path.name}' for {raw.kind}/")
+            return
+        file_format, read = chosen
+        try:
+            batches = read(data, member or raw.path.name)
+        except FileRejected as exc:
+            self._record(raw, seq, member, digest, len(data), file_format, "rejected", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - one unreadable file must never stop the others
+            self._record(raw, seq, member, digest, len(data), file_format, "rejected",
+                         f"could not be read: {type(exc).__name__}: {exc}")
+            traceback.print_exc(file=sys.stderr)
+            return
+        counts = {"rows_read": 0, "rows_kept": 0, "rows_rejected": 0, "rows_duplicate": 0, "rows_conflicting": 0}
+        context = {
+            "tenant_id": raw.tenant_id,
+            "source_path": raw.relative,
+            "source_member": member,
+            "file_sha256": digest,
+            "file_seq": seq,
+        }
+        outputs: dict[str, list[pl.DataFrame]] = {name: [] for name in SCHEMAS}
+        try:
+            for dataset, frame in batches:
+                batch_counts = self._process(dataset, frame, context, f"{raw.relative}!{member or ''}", outputs)
+                for key, value in batch_counts.items():
+                    counts[key] += value
+        except Exception as exc:  # noqa: BLE001 - reject this file, keep going with the others
+            self._record(raw, seq, member, digest, len(data), file_format, "rejected",
+                         f"could not be validated: {type(exc).__name__}: {exc}")
+            traceback.print_exc(file=sys.stderr)
+            return
+        for dataset, frames in outputs.items():
+            self.pending[dataset].extend(frames)
+        self._record(raw, seq, member, digest, len(data), file_format, "loaded", None, counts, parameters)
+
+    def _record(self, raw, seq, member, digest, size, file_format, status, reason, counts=None, parameters=None):  # noqa: ANN001, PLR0913
+        counts = counts or {}
+        self.manifest.append(
+            {
+                "load_id": self.load_id,
+                "loaded_at": self.loaded_at,
+                "file_seq": seq,
+                "tenant_id": raw.tenant_id,
+                "kind": raw.kind,
+                "file_format": file_format,
+                "source_path": raw.relative,
+                "source_member": member,
+                "file_sha256": digest,
+                "file_bytes": size,
+                "status": status,
+                "reason": reason,
+                "rows_read": counts.get("rows_read", 0),
+                "rows_kept": counts.get("rows_kept", 0),
+                "rows_rejected": counts.get("rows_rejected", 0),
+                "rows_duplicate": counts.get("rows_duplicate", 0),
+                "rows_conflicting": counts.get("rows_conflicting", 0),
+                "export_parameters": parameters,
+            }
+        )
+        if status == "rejected":
+            self.report.units_rejected += 1
+            self.report.rejected_files.append((raw.relative + (f"!{member}" if member else ""), reason))
+        elif status == "loaded":
+            self.report.units_loaded += 1
+        for key in ("rows_read", "rows_kept", "rows_rejected", "rows_duplicate", "rows_conflicting"):
+            setattr(self.report, key, getattr(self.report, key) + counts.get(key, 0))
+
+    # -- rows ------------------------------------------------------------------------------
+    def _process(
+        self, dataset: str, frame: pl.DataFrame, context: dict, batch_name: str, outputs: dict[str, list[pl.DataFrame]]
+    ) -> dict[str, int]:
+        rows_read = frame.height
+        frame = frame.with_columns(
+            *(pl.lit(v).alias(k) for k, v in context.items()),
+            pl.lit(self.load_id).alias("load_id"),
+            pl.lit(self.loaded_at).alias("loaded_at"),
+            pl.col(LINE).alias("source_line"),
+        )
+        if dataset == "licence_users":
+            frame = frame.with_columns(
+                pl.coalesce(pl.col("user_id"), pl.col("user_principal_name").str.to_lowercase()).alias("user_key")
+            )
+        frame = self._with_row_hash(dataset, frame)
+
+        # Rows repeated verbatim inside one file are one row.
+        clean = pl.col(REASONS).list.len() == 0
+        repeated = clean & ~pl.struct(*KEYS[dataset], "row_hash").is_first_distinct()
+        duplicates = frame.filter(repeated).height
+        frame = frame.filter(~repeated)
+
+        frame = self._add_expectation_failures(dataset, frame, batch_name)
+        rejected = frame.filter(pl.col(REASONS).list.len() > 0)
+        kept = frame.filter(pl.col(REASONS).list.len() == 0)
+        if not rejected.is_empty():
+            outputs["quarantine"].append(self._quarantine(dataset, rejected))
+
+        kept = self._with_month(dataset, kept)
+        conflicting = 0
+        if dataset == "calls" and not kept.is_empty():
+            kept, same, changed = self._against_archive(kept)
+            duplicates += same
+            conflicting = changed.height
+            outputs["conflicts"].append(changed)
+        if dataset == "licence_users":
+            outputs["licence_assignments"].append(
+                kept.explode("sku_part_numbers")
+                .filter(pl.col("sku_part_numbers").is_not_null())
+                .rename({"sku_part_numbers": "sku_part_number"})
+            )
+            kept = kept.with_columns(pl.col("sku_part_numbers").list.join(";"))
+        outputs[dataset].append(kept)
+        counts = {
+            "rows_read": rows_read,
+            "rows_kept": kept.height,
+            "rows_rejected": rejected.height,
+            "rows_duplicate": duplicates,
+            "rows_conflicting": conflicting,
+        }
+        return counts
+
+    def _with_row_hash(self, dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """md5 of the content columns (stable across engines and versions, unlike polars' hash)."""
+        content = [c for c in frame.columns if c not in METADATA and frame.schema[c] != pl.List]
+        lists = [c for c in frame.columns if c not in METADATA and frame.schema[c] == pl.List(pl.String)]
+        view = frame.select(
+            pl.int_range(0, frame.height, dtype=pl.Int64).alias("_i"),
+            *content,
+            *(pl.col(c).list.join(";").alias(c) for c in lists),
+        )
+        parts = " || chr(31) || ".join(f"coalesce(cast(\"{c}\" as varchar), chr(0))" for c in [*content, *lists])
+        self.duck.register("batch_view", view.to_arrow())
+        hashes = self.duck.execute(f"select md5({parts}) as row_hash from batch_view order by _i").pl()
+        self.duck.unregister("batch_view")
+        return frame.with_columns(hashes.get_column("row_hash"))
+
+    def _add_expectation_failures(self, dataset: str, frame: pl.DataFrame, batch_name: str) -> pl.DataFrame:
+        if frame.is_empty():
+            return frame
+        failures = self.validator.validate(dataset, frame, batch_name)
+        if not failures:
+            return frame
+        parse_reasons = dict(
+            frame.filter(pl.col(LINE).is_in(list(failures))).select(LINE, REASONS).iter_rows()
+        )
+        extra = {
+            line: [
+                text
+                for column, text in items
+                # A value that failed to parse is null; "missing X" would only repeat that.
+                if not (text.startswith("missing") and any(r.startswith(f"{column} '") for r in parse_reasons[line]))
+            ]
+            for line, items in failures.items()
+        }
+        extra_frame = pl.DataFrame(
+            {LINE: list(extra), "_extra": list(extra.values())},
+            schema={LINE: pl.Int64, "_extra": pl.List(pl.String)},
+        )
+        return (
+            frame.join(extra_frame, on=LINE, how="left")
+            .with_columns(pl.concat_list(REASONS, pl.col("_extra").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+                          .list.unique(maintain_order=True).alias(REASONS))
+            .drop("_extra")
+        )
+
+    def _quarantine(self, dataset: str, rejected: pl.DataFrame) -> pl.DataFrame:
+        key = [c for c in KEYS[dataset] if c in rejected.columns]
+        record_key = pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|", ignore_nulls=True)
+        return rejected.with_columns(
+                pl.lit(dataset).alias("dataset"),
+                record_key.alias("record_key"),
+                pl.col(REASONS).list.join("; ").alias("reasons"),
+                pl.col(RAW).alias("raw_record"),
+                pl.lit(self.loaded_at.strftime("%Y-%m")).alias("month"),
+        )
+
+    def _with_month(self, dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
+        column = MONTH_OF.get(dataset)
+        month = pl.col(column).dt.strftime("%Y-%m") if column else pl.lit("all")
+        return frame.with_columns(month.alias("month"))
+
+    def _against_archive(self, kept: pl.DataFrame) -> tuple[pl.DataFrame, int, pl.DataFrame]:
+        """Drop rows identical to the current archived version; record changed versions."""
+        tenant_id = kept.get_column("tenant_id")[0]
+        months = kept.get_column("month").unique().to_list()
+        known = pl.concat([self._versions(tenant_id, m) for m in months], how="vertical").unique(
+            "usage_id", keep="last"
+        )
+        joined = kept.join(
+            known.rename({"row_hash": "previous_row_hash", "load_id": "previous_load_id"}), on="usage_id", how="left"
+        )
+        same = joined.filter(pl.col("previous_row_hash") == pl.col("row_hash"))
+        changed = joined.filter(
+            pl.col("previous_row_hash").is_not_null() & (pl.col("previous_row_hash") != pl.col("row_hash"))
+        )
+        fresh = joined.filter(
+            pl.col("previous_row_hash").is_null() | (pl.col("previous_row_hash") != pl.col("row_hash"))
+        ).drop("previous_row_hash", "previous_load_id")
+        for month, part in fresh.group_by("month"):
+            key = (tenant_id, month[0])
+            self.versions[key] = pl.concat(
+                [self._versions(*key), part.select("usage_id", "row_hash", "load_id")], how="vertical"
+            ).unique("usage_id", keep="last")
+        return fresh, same.height, changed
+
+    def _versions(self, tenant_id: str, month: str) -> pl.DataFrame:
+        key = (tenant_id, month)
+        if key not in self.versions:
+            self.versions[key] = self.archive.call_versions(tenant_id, [month])
+        return self.versions[key]
+
+
+def load(settings: Settings, reprocess_rejected: bool = False) -> LoadReport:
+    return Loader(settings).run(reprocess_rejected=reprocess_rejected)
+
+

@@ -1,0 +1,205 @@
+"""Great Expectations at the boundary: one suite per dataset, run on every batch before it enters
+the archive. Failing rows are named by `_line` and quarantined with the expectation's reason;
+results are kept in a file-backed GX project whose Data Docs a person can open."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pstn import reference
+from pstn.rawfile import LINE
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation and the reason a failing row is quarantined for."""
+
+    kind: str  # not_null | in_set | between | pair_ge | unique | compound_unique
+    column: str | tuple[str, ...]
+    reason: str
+    value_set: frozenset[str] | None = None
+    min_value: float | None = None
+    strict_min: bool = False
+
+
+def _country_rules(*columns: str) -> list[Rule]:
+    return [Rule("in_set", c, "unknown country code", value_set=reference.country_codes()) for c in columns]
+
+
+def suites() -> dict[str, list[Rule]]:
+    """Expectations per dataset (issue 2, item 5)."""
+    currency = reference.currency_codes()
+    return {
+        "calls": [
+            Rule("not_null", "usage_id", "missing UsageId"),
+            Rule("not_null", "start_at", "missing Start Time"),
+            Rule("not_null", "end_at", "missing End Time"),
+            Rule("not_null", "duration_seconds", "missing Duration Seconds"),
+            Rule("not_null", "call_type", "missing Call Type"),
+            Rule("between", "duration_seconds", "negative duration", min_value=0),
+            Rule("pair_ge", ("end_at", "start_at"), "end before start"),
+            Rule("in_set", "call_type", "unknown call type", value_set=reference.CALL_TYPES),
+            Rule("in_set", "capability", "unknown capability", value_set=reference.CAPABILITIES),
+            Rule("in_set", "currency", "unknown currency (not ISO 4217)", value_set=currency),
+            *_country_rules("user_location", "tenant_country_code", "usage_country_code", "other_party_country_code"),
+            Rule("unique", "usage_id", "UsageId repeated in the same file with different content"),
+        ],
+        "licence_users": [
+            Rule("not_null", "snapshot_date", "missing snapshot date"),
+            Rule("not_null", "user_key", "missing user_id"),
+            *_country_rules("usage_location"),
+            Rule("compound_unique", ("snapshot_date", "user_key"), "user repeated in the same snapshot"),
+        ],
+        "tenant_skus": [
+            Rule("not_null", "snapshot_date", "missing snapshot date"),
+            Rule("not_null", "sku_part_number", "missing sku_part_number"),
+            Rule("not_null", "purchased_units", "missing purchased_units"),
+            Rule("between", "purchased_units", "negative purchased_units", min_value=0),
+            Rule("between", "assigned_units", "negative assigned_units", min_value=0),
+            Rule("compound_unique", ("snapshot_date", "sku_part_number"), "SKU repeated in the same snapshot"),
+        ],
+        "credit_fundings": [
+            Rule("not_null", "funded_at", "missing funded_at"),
+            Rule("not_null", "amount", "missing amount"),
+            Rule("not_null", "currency", "missing currency"),
+            Rule("between", "amount", "amount must be positive", min_value=0, strict_min=True),
+            Rule("in_set", "currency", "unknown currency (not ISO 4217)", value_set=currency),
+            Rule("in_set", "kind", "kind must be manual or auto_recharge", value_set=reference.CREDIT_KINDS),
+        ],
+        "credit_settings": [
+            Rule("not_null", "trigger_amount", "missing trigger_amount"),
+            Rule("not_null", "recharge_amount", "missing recharge_amount"),
+            Rule("between", "trigger_amount", "negative trigger_amount", min_value=0),
+            Rule("between", "recharge_amount", "recharge_amount must be positive", min_value=0, strict_min=True),
+            Rule("in_set", "currency", "unknown currency (not ISO 4217)", value_set=currency),
+        ],
+    }
+
+
+def _expectation(rule: Rule):  # noqa: ANN202 - GX classes are dynamic
+    import great_expectations as gx
+
+    meta = {"reason": rule.reason}
+    if rule.kind == "not_null":
+        return gx.expectations.ExpectColumnValuesToNotBeNull(column=rule.column, meta=meta)
+    if rule.kind == "in_set":
+        return gx.expectations.ExpectColumnValuesToBeInSet(
+            column=rule.column, value_set=sorted(rule.value_set or ()), meta=meta
+        )
+    if rule.kind == "between":
+        return gx.expectations.ExpectColumnValuesToBeBetween(
+            column=rule.column, min_value=rule.min_value, strict_min=rule.strict_min, meta=meta
+        )
+    if rule.kind == "pair_ge":
+        a, b = rule.column
+        return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing", meta=meta
+        )
+    if rule.kind == "unique":
+        return gx.expectations.ExpectColumnValuesToBeUnique(column=rule.column, meta=meta)
+    if rule.kind == "compound_unique":
+        return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(rule.column), meta=meta)
+    raise ValueError(rule.kind)
+
+
+def _columns(rule: Rule) -> tuple[str, ...]:
+    return rule.column if isinstance(rule.column, tuple) else (rule.column,)
+
+
+class Validator:
+    """A file-backed GX project under `gx_dir`, one checkpoint per dataset."""
+
+    def __init__(self, gx_dir: Path) -> None:
+        import great_expectations as gx
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="great_expectations")
+        self._gx = gx
+        gx_dir.mkdir(parents=True, exist_ok=True)
+        self.context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+        try:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        except Exception:  # noqa: BLE001 - cosmetic only
+            pass
+        self.source = self.context.data_sources.add_or_update_pandas("pstn_raw_batches")
+        self.rules = suites()
+        self._checkpoints: dict[str, object] = {}
+
+    def _checkpoint(self, dataset: str):  # noqa: ANN202
+        if dataset in self._checkpoints:
+            return self._checkpoints[dataset]
+        gx = self._gx
+        try:
+            asset = self.source.get_asset(dataset)
+        except LookupError:
+            asset = self.source.add_dataframe_asset(dataset)
+        try:
+            batch = asset.get_batch_definition("each_raw_file")
+        except (KeyError, LookupError, ValueError):
+            batch = asset.add_batch_definition_whole_dataframe("each_raw_file")
+        suite = gx.ExpectationSuite(name=f"{dataset}_boundary")
+        for rule in self.rules[dataset]:
+            suite.add_expectation(_expectation(rule))
+        suite = self.context.suites.add_or_update(suite)
+        definition = self.context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{dataset}_each_raw_file", data=batch, suite=suite)
+        )
+        checkpoint = self.context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{dataset}_boundary",
+                validation_definitions=[definition],
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
+            )
+        )
+        self._checkpoints[dataset] = checkpoint
+        return checkpoint
+
+    def validate(self, dataset: str, frame: pl.DataFrame, batch_name: str) -> dict[int, list[tuple[str, str]]]:
+        """{line: [(first column of the expectation, reason with the offending value)]}."""
+        rules = self.rules[dataset]
+        columns = sorted({c for rule in rules for c in _columns(rule)})
+        pandas_frame = frame.select(LINE, *columns).to_pandas()
+        result = self._checkpoint(dataset).run(
+            batch_parameters={"dataframe": pandas_frame},
+            run_id=self._gx.RunIdentifier(run_name=re.sub(r"[/\\]", "__", batch_name)[-200:]),
+        )
+        failures: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for validation in result.run_results.values():
+            for outcome in validation.results:
+                if outcome.success:
+                    continue
+                if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+                    raise RuntimeError(f"expectation failed to run: {outcome.exception_info.get('exception_message')}")
+                reason = outcome.expectation_config.meta["reason"]
+                for hit in outcome.result.get("unexpected_index_list") or []:
+                    names = _columns_of(outcome.expectation_config)
+                    values = [hit.get(c) for c in names]
+                    shown = ", ".join(str(v) for v in values if v is not None and str(v) not in ("nan", "NaT", "None"))
+                    failures[int(hit[LINE])].append((names[0], f"{reason} ({shown})" if shown else reason))
+        return failures
+
+    def build_docs(self) -> str | None:
+        self.context.build_data_docs()
+        sites = self.context.get_docs_sites_urls()
+        return sites[0]["site_url"] if sites else None
+
+
+def _columns_of(config) -> list[str]:  # noqa: ANN001
+    kwargs = config.kwargs
+    if "column" in kwargs:
+        return [kwargs["column"]]
+    if "column_list" in kwargs:
+        return list(kwargs["column_list"])
+    return [kwargs.get("column_A"), kwargs.get("column_B")]

@@ -1,0 +1,187 @@
+"""Reading raw bytes into string frames: encoding checks, CSV with header aliases, JSON.
+
+Everything here returns strings; typing happens in the per-kind normalisers. A problem that makes
+the whole file unreadable raises `FileRejected` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+LINE = "_line"
+RAW = "_raw"
+
+
+class FileRejected(Exception):
+    """The file as a whole cannot be read; the message is the reason recorded in the manifest."""
+
+
+def header_key(name: str) -> str:
+    """Case- and punctuation-insensitive form of a header: `Duration (seconds)` -> `durationseconds`."""
+    return re.sub(r"[^a-z0-9]", "", name.strip().lstrip("\ufeff").lower())
+
+
+@dataclass(frozen=True)
+class Column:
+    """A canonical column, the header names it is known by, and whether a file must have it."""
+
+    name: str
+    aliases: tuple[str, ...]
+    required: bool = False
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.aliases[0]
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 text with or without BOM; anything else is rejected with the reason."""
+    if not data.strip(b"\xef\xbb\xbf \t\r\n"):
+        raise FileRejected("empty file")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise FileRejected("file is UTF-16 encoded; save it as UTF-8 (with or without BOM)")
+    if b"\x00" in data[:65536]:
+        raise FileRejected("binary content (NUL bytes): not a text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}") from exc
+
+
+def map_headers(headers: Iterable[str], columns: Iterable[Column]) -> dict[str, str]:
+    """Map source headers to canonical names; unknown headers are ignored, the first match wins.
+
+    Raises FileRejected naming the first required column that is missing.
+    """
+    by_key: dict[str, str] = {}
+    for header in headers:
+        by_key.setdefault(header_key(header), header)
+    mapping: dict[str, str] = {}
+    for column in columns:
+        source = next((by_key[header_key(a)] for a in column.aliases if header_key(a) in by_key), None)
+        if source is not None:
+            mapping[column.name] = source
+        elif column.required:
+            raise FileRejected(f"missing required column '{column.display}'")
+    return mapping
+
+
+def read_csv_strings(text: str) -> pl.DataFrame:
+    """Every column as a string, plus `_line` (the row number, header = 1) and `_raw` (the row as JSON).
+
+    polars reads well-formed files; a file it cannot read (ragged rows, stray quotes) is read again
+    with the csv module so that only the broken rows are lost to quarantine, never the file.
+    """
+    try:
+        frame = pl.read_csv(io.StringIO(text), infer_schema=False, missing_utf8_is_empty_string=False)
+        ragged: list[int] = []
+    except pl.exceptions.PolarsError:
+        frame, ragged = _read_csv_leniently(text)
+    if frame.width == 0 or not frame.columns:
+        raise FileRejected("no header row")
+    frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
+    frame = frame.with_columns(
+        pl.struct(pl.all()).struct.json_encode().alias(RAW),
+        pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(LINE),
+    )
+    if ragged:
+        frame = frame.with_columns(
+            pl.when(pl.col(LINE).is_in(ragged))
+            .then(pl.lit("malformed CSV row (wrong number of fields)"))
+            .alias("_ragged")
+        )
+    return frame
+
+
+def _read_csv_leniently(text: str) -> tuple[pl.DataFrame, list[int]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise FileRejected("no header row")
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    ragged = [i + 2 for i, row in enumerate(body) if len(row) != width]
+    padded = [(row + [None] * width)[:width] for row in body]
+    columns = {name: [row[i] for row in padded] for i, name in enumerate(_unique(header))}
+    return pl.DataFrame(columns, schema={name: pl.String for name in columns}), ragged
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(name if count == 0 else f"{name}_{count}")
+    return out
+
+
+def load_json(text: str) -> object:
+    """Parse JSON keeping numbers exact (money stays Decimal); a syntax error rejects the file."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise FileRejected(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def records_frame(
+    records: list[tuple[int, object]],
+    fields: Mapping[str, str],
+    problems: Mapping[int, str] | None = None,
+) -> pl.DataFrame:
+    """A string frame from JSON objects: `fields` maps canonical name -> JSON key.
+
+    `records` holds (line or position, object); an item that is not an object, or whose line is in
+    `problems`, carries a `_ragged` reason so it is quarantined rather than lost.
+    """
+    problems = problems or {}
+    data: dict[str, list[str | None]] = {name: [] for name in fields}
+    lines: list[int] = []
+    raws: list[str] = []
+    issues: list[str | None] = []
+    for line, item in records:
+        lines.append(line)
+        raws.append(json.dumps(item, default=str, ensure_ascii=False))
+        is_object = isinstance(item, dict)
+        issues.append(problems.get(line) or (None if is_object else "record is not a JSON object"))
+        for name, key in fields.items():
+            value = item.get(key) if is_object else None
+            data[name].append(None if value is None else _json_scalar(value))
+    frame = pl.DataFrame(data, schema={name: pl.String for name in fields})
+    return frame.with_columns(
+        pl.Series(LINE, lines, dtype=pl.Int64),
+        pl.Series(RAW, raws, dtype=pl.String),
+        pl.Series("_ragged", issues, dtype=pl.String),
+    )
+
+
+def _json_scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def select_canonical(frame: pl.DataFrame, mapping: Mapping[str, str], names: Iterable[str]) -> pl.DataFrame:
+    """Canonical string columns (null where the file lacks the column), trimmed, '' -> null."""
+    exprs = []
+    for name in names:
+        if name in mapping:
+            value = pl.col(mapping[name]).cast(pl.String).str.strip_chars()
+            exprs.append(pl.when(value == "").then(None).otherwise(value).alias(name))
+        else:
+            exprs.append(pl.lit(None, dtype=pl.String).alias(name))
+    extras = [c for c in (LINE, RAW, "_ragged") if c in frame.columns]
+    out = frame.select(*exprs, *extras)
+    if "_ragged" not in out.columns:
+        out = out.with_columns(pl.lit(None, dtype=pl.String).alias("_ragged"))
+    return out

@@ -1,0 +1,68 @@
+"""Closed sets the loader validates against. Countries and currencies come from the dbt seeds,
+so the loader and the models share one list."""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+
+from pstn.settings import PROJECT_ROOT
+
+SEEDS = PROJECT_ROOT / "seeds"
+
+# SPEC 2.1: documented callType values, plus the ones Microsoft's schema lists for PSTN rows.
+CALL_TYPES = frozenset(
+    {
+        "conf_out",
+        "conf_in",
+        "user_in",
+        "user_out",
+        "user_out_conf",
+        "user_out_transfer",
+        "user_out_forwarding",
+        "ucap_in",
+        "ucap_out",
+        "unassigned_in",
+        "emergency_out",
+        "oc_in",
+        "oc_out",
+    }
+)
+
+# SPEC 2.1 capability values; MCOPSTNC is the SKU spelling of Communications Credits.
+CAPABILITIES = frozenset(
+    {
+        "MCOMEETADD",
+        "MCOPSTNPP",
+        "MCOPSTNC",
+        "MCOMEETACPEA",
+        "MCOPSTN1",
+        "MCOPSTN2",
+        "MCOPSTN3",
+        "MCOPSTN5",
+        "MCOPSTN6",
+        "MCOPSTN8",
+        "MCOPSTNEAU",
+        "FREECALL",
+        "MCOEV",
+    }
+)
+
+CREDIT_KINDS = frozenset({"manual", "auto_recharge"})
+
+
+def _seed_column(file_name: str, column: str) -> frozenset[str]:
+    with (SEEDS / file_name).open(newline="", encoding="utf-8") as handle:
+        return frozenset(row[column] for row in csv.DictReader(handle))
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes (seeds/countries.csv)."""
+    return _seed_column("countries.csv", "country_code")
+
+
+@cache
+def currency_codes() -> frozenset[str]:
+    """ISO 4217 codes (seeds/currencies.csv)."""
+    return _seed_column("currencies.csv", "currency_code")
