@@ -142,6 +142,7 @@ MANIFEST = {
     "source_path": pl.String,
     "source_member": pl.String,
     "file_sha256": pl.String,
+    "file_identity": pl.String,
     "file_bytes": pl.Int64,
     "status": pl.String,
     "reason": pl.String,
@@ -153,8 +154,6 @@ MANIFEST = {
     "export_parameters": pl.String,
 }
 
-# Datasets whose rows are counted against `rows_read` of the file they came from.
-PRIMARY = ("calls", "licence_users", "tenant_skus", "credit_fundings", "credit_settings")
 DATASETS = (*SCHEMAS, "_manifest")
 SCHEMA_FILE = "_schema.parquet"
 
@@ -166,10 +165,7 @@ def sha256(data: bytes) -> str:
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Exactly the schema's columns, in order, with its types (missing columns as nulls)."""
     return frame.select(
-        [
-            (pl.col(n) if n in frame.columns else pl.lit(None)).cast(t, strict=True).alias(n)
-            for n, t in schema.items()
-        ]
+        [(pl.col(n) if n in frame.columns else pl.lit(None)).cast(t, strict=True).alias(n) for n, t in schema.items()]
     )
 
 
@@ -293,4 +289,3 @@ class Archive:
             out[dataset] = (int(rows), str(digest))
         con.close()
         return out
-

@@ -9,7 +9,6 @@ same UsageId comes back with other content (the newest load wins downstream).
 
 from __future__ import annotations
 
-import json
 import secrets
 import sys
 import traceback
@@ -22,7 +21,7 @@ import duckdb
 import polars as pl
 
 from pstn import cdr, credits, licences
-from pstn.archive import PRIMARY, SCHEMAS, Archive, sha256
+from pstn.archive import SCHEMAS, Archive, conform, sha256
 from pstn.parse import REASONS
 from pstn.quality import Validator
 from pstn.rawfile import LINE, RAW, FileRejected
@@ -45,8 +44,21 @@ MONTH_OF = {
     "tenant_skus": "snapshot_date",
     "credit_fundings": "funded_at",
 }
-METADATA = {LINE, RAW, REASONS, "tenant_id", "source_path", "source_member", "source_line", "file_sha256",
-            "file_seq", "load_id", "loaded_at", "row_hash", "month"}
+METADATA = {
+    LINE,
+    RAW,
+    REASONS,
+    "tenant_id",
+    "source_path",
+    "source_member",
+    "source_line",
+    "file_sha256",
+    "file_seq",
+    "load_id",
+    "loaded_at",
+    "row_hash",
+    "month",
+}
 
 
 @dataclass(frozen=True)
@@ -89,10 +101,15 @@ class LoadReport:
 
 
 def discover(raw_dir: Path) -> Iterator[RawFile]:
-    """Files below `raw_dir/<kind>/[<tenant>/]`; dotfiles and Office lock files are not data."""
+    """Files below `raw_dir/<kind>/[<tenant>/]`; dotfiles and Office lock files are not data.
+
+    Oldest first (modification time, then path): when two files of one load carry the same
+    UsageId with different content, the later download wins, as it would in a later load.
+    """
     if not raw_dir.is_dir():
         return
-    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
+    files = [p for p in raw_dir.rglob("*") if p.is_file()]
+    for path in sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.as_posix())):
         relative = path.relative_to(raw_dir)
         if any(part.startswith(".") for part in relative.parts) or path.name.startswith("~$"):
             continue
@@ -100,6 +117,15 @@ def discover(raw_dir: Path) -> Iterator[RawFile]:
         kind = KIND_FOLDERS.get(parts[0].lower()) if len(parts) > 1 else None
         tenant = parts[1] if len(parts) > 2 else DEFAULT_TENANT
         yield RawFile(kind, tenant, path, relative.as_posix())
+
+
+def file_identity(raw: RawFile, name: str, digest: str) -> str:
+    """What makes a file "already loaded". Call records carry their own keys, so the content alone
+    decides (a renamed copy is skipped). Licence and credits files may take their date from the
+    file name, and two days can hold identical bytes: there the name is part of the identity."""
+    if raw.kind == "cdr":
+        return digest
+    return sha256(f"{raw.tenant_id}/{name}".encode() + b"\0" + digest.encode())
 
 
 Reader = Callable[[bytes, str], list[tuple[str, pl.DataFrame]]]
@@ -144,24 +170,26 @@ class Loader:
     def run(self, reprocess_rejected: bool = False) -> LoadReport:
         self.report.orphans_removed = len(self.archive.prepare())
         seen = {
-            row["file_sha256"]: row["status"]
-            for row in self.archive.manifest().select("file_sha256", "status").iter_rows(named=True)
+            row["file_identity"]: row["status"]
+            for row in self.archive.manifest().select("file_identity", "status").iter_rows(named=True)
         }
         for seq, raw in enumerate(discover(self.settings.raw_dir), start=1):
             self.report.files_seen += 1
             data = raw.path.read_bytes()
             digest = sha256(data)
-            if self._already(seen, digest, reprocess_rejected):
+            identity = file_identity(raw, raw.path.name, digest)
+            if self._already(seen, identity, reprocess_rejected):
                 self.report.files_skipped += 1
                 continue
-            seen[digest] = "seen"
+            seen[identity] = "seen"
             if raw.kind == "cdr" and raw.path.suffix.lower() == ".zip":
                 self._load_zip(raw, seq, data, digest, seen, reprocess_rejected)
             else:
                 self._load_unit(raw, seq, None, data, digest)
         for dataset, frames in self.pending.items():
             if frames:
-                self.archive.write(dataset, pl.concat(frames, how="vertical_relaxed"), self.load_id)
+                conformed = [conform(frame, SCHEMAS[dataset]) for frame in frames]
+                self.archive.write(dataset, pl.concat(conformed, how="vertical"), self.load_id)
         if self.manifest:
             self.archive.commit(self.load_id, self.manifest)
             self.report.data_docs = self.validator.build_docs()
@@ -186,12 +214,21 @@ class Loader:
             if name.lower().endswith("parameters.json"):
                 continue
             member_digest = sha256(member)
-            if self._already(seen, member_digest, reprocess):
+            identity = file_identity(raw, name, member_digest)
+            if self._already(seen, identity, reprocess):
                 continue
-            seen[member_digest] = "seen"
+            seen[identity] = "seen"
             if not name.lower().endswith(".csv"):
-                self._record(raw, seq, name, member_digest, len(member), "unsupported", "rejected",
-                             "zip member is not a CSV file")
+                self._record(
+                    raw,
+                    seq,
+                    name,
+                    member_digest,
+                    len(member),
+                    "unsupported",
+                    "rejected",
+                    "zip member is not a CSV file",
+                )
                 continue
             self._load_unit(raw, seq, name, member, member_digest, parameters_text, suffix=".csv")
 
@@ -208,12 +245,28 @@ class Loader:
         suffix = suffix or raw.path.suffix.lower()
         chosen = _reader(raw.kind, suffix)
         if raw.kind is None:
-            self._record(raw, seq, member, digest, len(data), "unsupported", "rejected",
-                         "not under a cdr/, licenses/ or credits/ folder")
+            self._record(
+                raw,
+                seq,
+                member,
+                digest,
+                len(data),
+                "unsupported",
+                "rejected",
+                "not under a cdr/, licenses/ or credits/ folder",
+            )
             return
         if chosen is None:
-            self._record(raw, seq, member, digest, len(data), "unsupported", "rejected",
-                         f"unsupported file type '{suffix or raw.path.name}' for {raw.kind}/")
+            self._record(
+                raw,
+                seq,
+                member,
+                digest,
+                len(data),
+                "unsupported",
+                "rejected",
+                f"unsupported file type '{suffix or raw.path.name}' for {raw.kind}/",
+            )
             return
         file_format, read = chosen
         try:
@@ -221,9 +274,17 @@ class Loader:
         except FileRejected as exc:
             self._record(raw, seq, member, digest, len(data), file_format, "rejected", str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - one unreadable file must never stop the others
-            self._record(raw, seq, member, digest, len(data), file_format, "rejected",
-                         f"could not be read: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self._record(
+                raw,
+                seq,
+                member,
+                digest,
+                len(data),
+                file_format,
+                "rejected",
+                f"could not be read: {type(exc).__name__}: {exc}",
+            )
             traceback.print_exc(file=sys.stderr)
             return
         counts = {"rows_read": 0, "rows_kept": 0, "rows_rejected": 0, "rows_duplicate": 0, "rows_conflicting": 0}
@@ -240,16 +301,24 @@ class Loader:
                 batch_counts = self._process(dataset, frame, context, f"{raw.relative}!{member or ''}", outputs)
                 for key, value in batch_counts.items():
                     counts[key] += value
-        except Exception as exc:  # noqa: BLE001 - reject this file, keep going with the others
-            self._record(raw, seq, member, digest, len(data), file_format, "rejected",
-                         f"could not be validated: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self._record(
+                raw,
+                seq,
+                member,
+                digest,
+                len(data),
+                file_format,
+                "rejected",
+                f"could not be validated: {type(exc).__name__}: {exc}",
+            )
             traceback.print_exc(file=sys.stderr)
             return
         for dataset, frames in outputs.items():
             self.pending[dataset].extend(frames)
         self._record(raw, seq, member, digest, len(data), file_format, "loaded", None, counts, parameters)
 
-    def _record(self, raw, seq, member, digest, size, file_format, status, reason, counts=None, parameters=None):  # noqa: ANN001, PLR0913
+    def _record(self, raw, seq, member, digest, size, file_format, status, reason, counts=None, parameters=None):
         counts = counts or {}
         self.manifest.append(
             {
@@ -262,6 +331,7 @@ class Loader:
                 "source_path": raw.relative,
                 "source_member": member,
                 "file_sha256": digest,
+                "file_identity": file_identity(raw, member or raw.path.name, digest),
                 "file_bytes": size,
                 "status": status,
                 "reason": reason,
@@ -343,7 +413,7 @@ class Loader:
             *content,
             *(pl.col(c).list.join(";").alias(c) for c in lists),
         )
-        parts = " || chr(31) || ".join(f"coalesce(cast(\"{c}\" as varchar), chr(0))" for c in [*content, *lists])
+        parts = " || chr(31) || ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in [*content, *lists])
         self.duck.register("batch_view", view.to_arrow())
         hashes = self.duck.execute(f"select md5({parts}) as row_hash from batch_view order by _i").pl()
         self.duck.unregister("batch_view")
@@ -355,9 +425,7 @@ class Loader:
         failures = self.validator.validate(dataset, frame, batch_name)
         if not failures:
             return frame
-        parse_reasons = dict(
-            frame.filter(pl.col(LINE).is_in(list(failures))).select(LINE, REASONS).iter_rows()
-        )
+        parse_reasons = dict(frame.filter(pl.col(LINE).is_in(list(failures))).select(LINE, REASONS).iter_rows())
         extra = {
             line: [
                 text
@@ -373,8 +441,11 @@ class Loader:
         )
         return (
             frame.join(extra_frame, on=LINE, how="left")
-            .with_columns(pl.concat_list(REASONS, pl.col("_extra").fill_null(pl.lit([], dtype=pl.List(pl.String))))
-                          .list.unique(maintain_order=True).alias(REASONS))
+            .with_columns(
+                pl.concat_list(REASONS, pl.col("_extra").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+                .list.unique(maintain_order=True)
+                .alias(REASONS)
+            )
             .drop("_extra")
         )
 
@@ -382,11 +453,11 @@ class Loader:
         key = [c for c in KEYS[dataset] if c in rejected.columns]
         record_key = pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|", ignore_nulls=True)
         return rejected.with_columns(
-                pl.lit(dataset).alias("dataset"),
-                record_key.alias("record_key"),
-                pl.col(REASONS).list.join("; ").alias("reasons"),
-                pl.col(RAW).alias("raw_record"),
-                pl.lit(self.loaded_at.strftime("%Y-%m")).alias("month"),
+            pl.lit(dataset).alias("dataset"),
+            record_key.alias("record_key"),
+            pl.col(REASONS).list.join("; ").alias("reasons"),
+            pl.col(RAW).alias("raw_record"),
+            pl.lit(self.loaded_at.strftime("%Y-%m")).alias("month"),
         )
 
     def _with_month(self, dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -427,5 +498,3 @@ class Loader:
 
 def load(settings: Settings, reprocess_rejected: bool = False) -> LoadReport:
     return Loader(settings).run(reprocess_rejected=reprocess_rejected)
-
-

@@ -86,7 +86,7 @@ def suites() -> dict[str, list[Rule]]:
     }
 
 
-def _expectation(rule: Rule):  # noqa: ANN202 - GX classes are dynamic
+def _expectation(rule: Rule):
     import great_expectations as gx
 
     meta = {"reason": rule.reason}
@@ -131,13 +131,13 @@ class Validator:
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
             self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        except Exception:  # noqa: BLE001 - cosmetic only
+        except Exception:
             pass
         self.source = self.context.data_sources.add_or_update_pandas("pstn_raw_batches")
         self.rules = suites()
         self._checkpoints: dict[str, object] = {}
 
-    def _checkpoint(self, dataset: str):  # noqa: ANN202
+    def _checkpoint(self, dataset: str):
         if dataset in self._checkpoints:
             return self._checkpoints[dataset]
         gx = self._gx
@@ -196,7 +196,7 @@ class Validator:
         return sites[0]["site_url"] if sites else None
 
 
-def _columns_of(config) -> list[str]:  # noqa: ANN001
+def _columns_of(config) -> list[str]:
     kwargs = config.kwargs
     if "column" in kwargs:
         return [kwargs["column"]]

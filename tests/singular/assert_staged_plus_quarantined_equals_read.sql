@@ -13,9 +13,9 @@ loaded_files as (
 archived as (
 
     {%- for table in ['calls', 'licence_users', 'tenant_skus', 'credit_fundings', 'credit_settings'] %}
-    select load_id, file_sha256, count(*) as row_count
+    select load_id, file_seq, coalesce(source_member, '') as source_member, count(*) as row_count
     from {{ source('archive', table) }}
-    group by load_id, file_sha256
+    group by load_id, file_seq, coalesce(source_member, '')
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -25,17 +25,17 @@ archived as (
 
 quarantined as (
 
-    select load_id, file_sha256, count(*) as row_count
+    select load_id, file_seq, coalesce(source_member, '') as source_member, count(*) as row_count
     from {{ source('archive', 'quarantine') }}
-    group by load_id, file_sha256
+    group by load_id, file_seq, coalesce(source_member, '')
 
 ),
 
 archived_per_file as (
 
-    select load_id, file_sha256, sum(row_count) as row_count
+    select load_id, file_seq, source_member, sum(row_count) as row_count
     from archived
-    group by load_id, file_sha256
+    group by load_id, file_seq, source_member
 
 ),
 
@@ -51,10 +51,12 @@ compared as (
     from loaded_files
     left join archived_per_file
         on loaded_files.load_id = archived_per_file.load_id
-        and loaded_files.file_sha256 = archived_per_file.file_sha256
+        and loaded_files.file_seq = archived_per_file.file_seq
+        and coalesce(loaded_files.source_member, '') = archived_per_file.source_member
     left join quarantined
         on loaded_files.load_id = quarantined.load_id
-        and loaded_files.file_sha256 = quarantined.file_sha256
+        and loaded_files.file_seq = quarantined.file_seq
+        and coalesce(loaded_files.source_member, '') = quarantined.source_member
 
 )
 

@@ -19,6 +19,7 @@ final as (
         source_path,
         source_member,
         file_sha256,
+        file_identity,
         file_bytes,
         status,
         reason,

@@ -1,0 +1,793 @@
+"""Deterministic sample data in every input format (issue 2, item 7).
+
+Tenant `default` (Contoso, US): `months` months from January 2024 plus November and December 2019
+(the complimentary 900-minute period and the first 60-minute month), E5 bundles, standalone Audio
+Conferencing, pay-per-minute and Communications Credits users, licences that change mid-month, a
+month in which the pool runs out (and reopens when licences are added on the 15th), dial-out
+outside Zone A and to premium numbers, toll-free dial-in, exports that overlap by two days,
+masked numbers, a re-export that corrects a few charges, and a handful of bad rows.
+
+Tenant `fabrikam-kr` (South Korea): a small scripted month whose pool figures can be computed by
+hand (900 minutes per user kept after December 2019; see `KR_SCRIPT`).
+
+The same seed writes byte-identical files. Calls are generated one day at a time, so memory stays
+bounded at any size (up to 100M rows, admin-center CSV only above `BIG`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import json
+import math
+import os
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pstn.reference import SEEDS
+
+DEFAULT_USERS = 150
+DEFAULT_MONTHS = 6
+DEFAULT_ZONE_A_CALLS_PER_CAPACITY = 1.0  # conf_out Zone A minutes / pool minutes, scaled by UTILISATION
+BIG = 5_000_000
+UTILISATION = (0.62, 0.86, 1.35, 0.72, 0.93, 0.50)  # the third month runs out; the second crosses 80 %
+MEAN_DIAL_OUT_SECONDS = 420
+DEPARTMENTS = ("Sales", "Support", "Engineering", "Finance", "Marketing", "HR")
+FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam")
+LAST_NAMES = ("Novak", "Okafor", "Park", "Quinn", "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Weber")
+ZONE_A_WEIGHTS = {
+    "US": 50,
+    "GB": 12,
+    "DE": 10,
+    "FR": 6,
+    "CA": 5,
+    "NL": 3,
+    "AU": 3,
+    "JP": 3,
+    "IN": 3,
+    "ES": 2,
+    "IT": 2,
+    "KR": 1,
+}
+OUTSIDE_ZONE_A = ("AE", "AR", "EG", "IL", "NG", "PH", "PK", "TR", "VN")
+PREMIUM_PREFIXES = ("+1900", "+4490", "+49900", "+3389")
+TOLL_FREE_BRIDGE = "+18005550142"
+TOLL_BRIDGE = "+14255550100"
+TOLL_FREE_SPELLINGS = ("Toll-Free", "TollFree", "toll_free", "TOLL FREE")
+SKU_GUIDS = {
+    "SPE_E5": "06ebc4ee-1bb5-47dd-8120-11324bc54e06",
+    "ENTERPRISEPACK": "6fd2c87f-b296-42f0-b197-1e91e994b900",
+    "MCOMEETADV": "0c266dff-15dd-4b49-8397-2bb16070ed52",
+    "MCOMEETACPEA": "2d2b1f5a-0000-4000-8000-00000000ac01",
+    "MCOPSTNC": "47794cd0-f0e5-45c5-9033-2eb6b5fc84e0",
+    "MCOEV": "e43b5b99-8dfb-405f-9987-dc307f34bcbd",
+    "MCOPSTN1": "0dab259f-bf13-4952-b7f8-7db8f131b28d",
+}
+SERVICE_PLANS = {
+    "SPE_E5": ["TEAMS1", "MCOEV", "MCOMEETADV", "EXCHANGE_S_ENTERPRISE"],
+    "ENTERPRISEPACK": ["TEAMS1", "EXCHANGE_S_ENTERPRISE"],
+    "MCOMEETADV": ["MCOMEETADV"],
+    "MCOMEETACPEA": ["MCOMEETACPEA"],
+    "MCOPSTNC": ["MCOPSTNC"],
+    "MCOEV": ["MCOEV"],
+    "MCOPSTN1": ["MCOPSTN1"],
+}
+ADMIN_HEADERS = (
+    "UsageId",
+    "Call ID",
+    "Conference ID",
+    "User Location",
+    "AAD ObjectId",
+    "UPN",
+    "User Display Name",
+    "Caller ID",
+    "Call Type",
+    "Number Type",
+    "Domestic/International",
+    "Destination Dialed",
+    "Destination Number",
+    "Start Time",
+    "End Time",
+    "Duration Seconds",
+    "Connection Fee",
+    "Charge",
+    "Currency",
+    "Capability",
+)
+# The second month's export uses header spellings seen in the wild, in another order, plus an extra column.
+ALIAS_HEADERS = {
+    "Duration Seconds": "Duration (seconds)",
+    "AAD ObjectId": "aad objectid",
+    "Start Time": "START TIME",
+    "Connection Fee": "Connection Charge",
+    "Destination Dialed": "Destination Name",
+}
+FORMATS = ("csv", "csv_aliases", "zip", "graph_json", "graph_jsonl", "csv_bom")
+FAMILY = {
+    "csv": "csv",
+    "csv_aliases": "csv",
+    "zip": "csv",
+    "csv_bom": "csv",
+    "graph_json": "graph",
+    "graph_jsonl": "graph",
+}
+
+# fabrikam-kr, March 2024: 3 users x 900 min = 162,000 s. Rows: (day, hour, seconds, organizer, country, number).
+KR_USERS = (("kr-user-1", "MCOMEETADV;MCOPSTNC"), ("kr-user-2", "MCOMEETADV"), ("kr-user-3", "MCOMEETADV"))
+KR_SCRIPT = (
+    *((4 + i, 9, 7200, i % 3, "KR", f"+8221234{5600 + i:04d}") for i in range(22)),  # 22 x 7,200 s = 158,400 s
+    (26, 10, 7200, 0, "JP", "+81312345678"),  # 3,600 s pooled, 3,600 s overflow -> credits (user 1)
+    (27, 10, 600, 0, "VN", "+842812345678"),  # outside Zone A -> credits from the first second
+    (28, 10, 300, 1, "KR", "+8221239999"),  # pool exhausted, no credits -> blocked
+)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    seed: int = 7
+    calls: int | None = None  # approximate call rows for the default tenant (None: the small sample)
+    users: int | None = None
+    months: int | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    index: int
+    user_id: str
+    upn: str
+    display_name: str
+    department: str
+    location: str
+
+
+class RateCard:
+    """The sample rate card seed, for the export's own `Charge` column."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list[tuple[date, date | None, float, float]]] = {}
+        with (SEEDS / "rate_card.csv").open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                key = (row["destination_country"], row["number_type"])
+                valid_to = date.fromisoformat(row["valid_to"]) if row["valid_to"] else None
+                self.rows.setdefault(key, []).append(
+                    (
+                        date.fromisoformat(row["valid_from"]),
+                        valid_to,
+                        float(row["rate_per_minute"]),
+                        float(row["connection_fee"]),
+                    )
+                )
+
+    def price(self, country: str, number_type: str, day: date, seconds: int) -> float:
+        for valid_from, valid_to, rate, fee in self.rows[(country, number_type)]:
+            if valid_from <= day and (valid_to is None or day <= valid_to):
+                return round(math.ceil(seconds / 60) * rate + fee, 2)
+        raise KeyError((country, number_type, day))
+
+
+def _names() -> dict[str, str]:
+    names = {}
+    with (SEEDS / "countries.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            names[row["country_code"]] = (row["country_name"], row["calling_code"])
+    with (SEEDS / "zone_a_countries.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            names[row["country_code"]] = (row["microsoft_name"], names[row["country_code"]][1])
+    return names
+
+
+def _guid(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
+def _month_starts(first: date, count: int) -> list[date]:
+    out, current = [], first
+    for _ in range(count):
+        out.append(current)
+        current = (current.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+class ContosoLicences:
+    """Who holds what on a given day (changes on the 15th of the third month and the 1st of the fifth)."""
+
+    def __init__(self, users: list[User], first_month: date) -> None:
+        n = len(users)
+        self.users = users
+        self.e5 = range(0, round(n * 0.33))
+        self.e5_credits = range(0, round(n * 0.13))
+        self.standalone = range(self.e5.stop, self.e5.stop + round(n * 0.13))
+        self.ppm = range(self.standalone.stop, self.standalone.stop + round(n * 0.07))
+        self.added = range(self.ppm.stop, self.ppm.stop + round(n * 0.07))
+        self.leavers = range(self.e5.stop - round(n * 0.03), self.e5.stop)
+        self.added_on = _month_starts(first_month, 3)[2].replace(day=15)
+        self.leavers_on = _month_starts(first_month, 5)[4]
+        self.calling = range(n - round(n * 0.10), n)
+
+    def skus(self, index: int, day: date) -> list[str]:
+        if index in self.leavers and day >= self.leavers_on:
+            return []
+        skus: list[str] = []
+        if index in self.e5:
+            skus.append("SPE_E5")
+        else:
+            skus.append("ENTERPRISEPACK")
+        if index in self.standalone or (index in self.added and day >= self.added_on):
+            skus.append("MCOMEETADV")
+        if index in self.ppm:
+            skus.append("MCOMEETACPEA")
+        if index in self.e5_credits or index in self.ppm:
+            skus.append("MCOPSTNC")
+        if index in self.calling:
+            skus += ["MCOEV", "MCOPSTN1"]
+        return sorted(skus)
+
+    def has_audio_conferencing(self, index: int, day: date) -> bool:
+        skus = self.skus(index, day)
+        return "SPE_E5" in skus or "MCOMEETADV" in skus
+
+    def has_credits(self, index: int, day: date) -> bool:
+        return "MCOPSTNC" in self.skus(index, day)
+
+    def is_pay_per_minute(self, index: int, day: date) -> bool:
+        return "MCOMEETACPEA" in self.skus(index, day)
+
+    def audio_conferencing_users(self, day: date) -> list[int]:
+        return [u.index for u in self.users if self.has_audio_conferencing(u.index, day)]
+
+
+def _allotment_seconds(day: date, tenant_country: str) -> int:
+    minutes = 900 if day < date(2019, 12, 1) or tenant_country in ("RU", "KR", "TW") else 60
+    return minutes * 60
+
+
+class Generator:
+    def __init__(self, out: Path, spec: SampleSpec) -> None:
+        self.out = out
+        self.spec = spec
+        self.rng = np.random.default_rng(spec.seed)
+        self.rates = RateCard()
+        self.names = _names()
+        n_users = spec.users or DEFAULT_USERS
+        self.users = [self._user(i) for i in range(n_users)]
+        self.months = spec.months or DEFAULT_MONTHS
+        self.first_month = date(2024, 1, 1)
+        self.licences = ContosoLicences(self.users, self.first_month)
+        default_rows = self._expected_rows(1.0)
+        self.scale = (spec.calls / default_rows) if spec.calls else 1.0
+        self.big = bool(spec.calls and spec.calls > BIG)
+        self.stats: dict[str, int] = {}
+
+    def _user(self, i: int) -> User:
+        first, last = FIRST_NAMES[i % len(FIRST_NAMES)], LAST_NAMES[(i // len(FIRST_NAMES)) % len(LAST_NAMES)]
+        location = "GB" if i % 17 == 5 else "DE" if i % 19 == 7 else "US"
+        return User(
+            i,
+            _guid(self.rng),
+            f"{first}.{last}{i}@contoso.example".lower(),
+            f"{first} {last}",
+            DEPARTMENTS[i % len(DEPARTMENTS)],
+            location,
+        )
+
+    def _expected_rows(self, scale: float) -> float:
+        total = 0.0
+        for k, start in enumerate(_month_starts(self.first_month, self.months)):
+            capacity_min = len(self.licences.audio_conferencing_users(start)) * 60
+            zone_a = UTILISATION[k % len(UTILISATION)] * capacity_min * 60 / MEAN_DIAL_OUT_SECONDS
+            total += zone_a * 2.55 * scale
+        return max(total, 1.0)
+
+    # -- calls -------------------------------------------------------------------------------
+    def _day_calls(self, day: date, n_zone_a: int, pool: dict) -> pl.DataFrame:
+        """One day of the default tenant's calls with the export's own capability and charge."""
+        rng, lic = self.rng, self.licences
+        weekend = day.weekday() >= 5
+        factor = 0.15 if weekend else 1.0
+        n_zone_a = int(rng.poisson(n_zone_a * factor))
+        counts = {
+            "zone_a": n_zone_a,
+            "outside": int(rng.poisson(n_zone_a * 0.10)),
+            "premium": int(rng.poisson(n_zone_a * 0.03)),
+            "conf_in": int(rng.poisson(n_zone_a * 0.60)),
+            "other": int(rng.poisson(n_zone_a * 0.80)),
+        }
+        total = sum(counts.values())
+        if total == 0:
+            return pl.DataFrame()
+        kind = np.repeat(np.array(list(counts)), list(counts.values()))
+        start = np.clip(rng.normal(14 * 3600, 3 * 3600, total), 6 * 3600, 22 * 3600).astype(np.int64)
+        duration = np.clip(rng.lognormal(math.log(MEAN_DIAL_OUT_SECONDS) - 0.32, 0.8, total), 20, 5400).astype(np.int64)
+        ac_users = lic.audio_conferencing_users(day) + list(lic.ppm)
+        dial_out = np.isin(kind, ["zone_a", "outside", "premium"])
+        organizer = np.where(
+            dial_out | (kind == "conf_in"),
+            rng.choice(ac_users, total),
+            rng.integers(0, len(self.users), total),
+        )
+        zone_codes = np.array(list(ZONE_A_WEIGHTS))
+        zone_p = np.array(list(ZONE_A_WEIGHTS.values()), dtype=float)
+        country = np.where(
+            kind == "zone_a",
+            rng.choice(zone_codes, total, p=zone_p / zone_p.sum()),
+            np.where(kind == "outside", rng.choice(np.array(OUTSIDE_ZONE_A), total), "US"),
+        )
+        premium_prefix = rng.choice(np.array(PREMIUM_PREFIXES), total)
+        is_mobile = rng.random(total) < 0.2
+        masked = rng.random(total) < 0.15
+        toll_free_in = rng.random(total) < 0.25
+        spelling = rng.integers(0, len(TOLL_FREE_SPELLINGS), total)
+        other_type = rng.choice(
+            np.array(["user_in", "user_out", "user_out_transfer", "ucap_in", "unassigned_in", "user_out_forwarding"]),
+            total,
+        )
+        conference = rng.integers(10_000_000, 99_999_999, total)
+        digits = rng.integers(10_000_000, 99_999_999, total)
+        rows = []
+        order = np.lexsort((np.arange(total), start))
+        for i in order:
+            rows.append(
+                self._call_row(
+                    day,
+                    kind[i],
+                    int(start[i]),
+                    int(duration[i]),
+                    int(organizer[i]),
+                    str(country[i]),
+                    str(premium_prefix[i]),
+                    bool(is_mobile[i]),
+                    bool(masked[i]),
+                    bool(toll_free_in[i]),
+                    int(spelling[i]),
+                    str(other_type[i]),
+                    int(conference[i]),
+                    int(digits[i]),
+                    pool,
+                )
+            )
+        return pl.DataFrame(rows, schema={h: pl.String for h in ADMIN_HEADERS}, orient="row")
+
+    def _number(self, country: str, digits: int, mobile: bool) -> str:
+        code = self.names[country][1]
+        if code == "1":
+            return f"+1{200 + digits % 700}{digits % 10_000_000:07d}"
+        if mobile and country == "GB":
+            return f"+4477{digits % 100_000_000:08d}"
+        if mobile and country == "DE":
+            return f"+4915{digits % 1_000_000_000:09d}"
+        if mobile and country == "FR":
+            return f"+336{digits % 100_000_000:08d}"
+        return f"+{code}{digits}"
+
+    def _call_row(
+        self,
+        day,
+        kind,
+        start_s,
+        seconds,
+        organizer,
+        country,
+        premium_prefix,
+        mobile,
+        masked,
+        toll_free_in,
+        spelling,
+        other_type,
+        conference,
+        digits,
+        pool,
+    ) -> tuple:
+        lic, user = self.licences, self.users[organizer]
+        start = datetime(day.year, day.month, day.day) + timedelta(seconds=start_s)
+        end = start + timedelta(seconds=seconds)
+        usage_id = _guid(self.rng)
+        call_id = _guid(self.rng)
+        fee, charge, capability = "0", "0", ""
+        number_type, dialled, number = "", self.names[country][0], ""
+        call_type = {"zone_a": "conf_out", "outside": "conf_out", "premium": "conf_out", "conf_in": "conf_in"}.get(
+            kind, other_type
+        )
+        caller = TOLL_BRIDGE
+        if call_type == "conf_out":
+            if kind == "premium":
+                number = f"{premium_prefix}{digits % 10_000_000:07d}"
+                country = {"+1900": "US", "+4490": "GB", "+49900": "DE", "+3389": "FR"}[premium_prefix]
+                dialled = self.names[country][0]
+                rate_type = "premium"
+            else:
+                mobile = mobile and country in ("GB", "DE", "FR")
+                number = self._number(country, digits, mobile)
+                rate_type = "mobile" if mobile else "standard"
+            if masked and country in ("DE", "FR", "GB"):
+                number = number[:5] + "*" * (len(number) - 8) + number[-3:]
+            price = self.rates.price(country, rate_type, day, seconds)
+            if kind == "zone_a" and lic.has_audio_conferencing(organizer, day):
+                pooled = max(0, min(seconds, pool["capacity"] - pool["used"]))
+                pool["used"] += pooled
+                overflow = seconds - pooled
+                if overflow and lic.has_credits(organizer, day):
+                    capability = "MCOPSTNPP"
+                    charge = f"{self.rates.price(country, rate_type, day, overflow):.2f}"
+                else:
+                    capability = "MCOMEETADD"
+            elif lic.is_pay_per_minute(organizer, day):
+                capability, charge = "MCOMEETACPEA", f"{price:.2f}"
+            else:
+                capability, charge = "MCOPSTNPP", f"{price:.2f}"
+            fee = "0"
+        elif call_type == "conf_in":
+            caller = self._number("US", digits, False)
+            if toll_free_in:
+                number, number_type = TOLL_FREE_BRIDGE, TOLL_FREE_SPELLINGS[spelling]
+                capability, charge = "MCOPSTNPP", f"{self.rates.price('US', 'toll_free', day, seconds):.2f}"
+            else:
+                number, number_type, capability = TOLL_BRIDGE, "Toll", "MCOMEETADD"
+            dialled = "United States"
+        else:
+            caller = self._number("US", digits, False)
+            number = self._number("US", digits + 7, False)
+            capability = "MCOPSTN1"
+        number_country = "US" if number.startswith("+1") else country
+        return (
+            usage_id,
+            call_id,
+            str(conference) if call_type.startswith("conf") else "",
+            user.location,
+            user.user_id,
+            user.upn,
+            user.display_name,
+            caller,
+            call_type,
+            number_type,
+            "Domestic" if number_country == user.location else "International",
+            dialled,
+            number,
+            start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            str(seconds),
+            fee,
+            charge,
+            "USD",
+            capability,
+        )
+
+    def _month_calls(self, month_start: date, k: int) -> Iterator[tuple[date, pl.DataFrame]]:
+        capacity_days = calendar.monthrange(month_start.year, month_start.month)[1]
+        utilisation = UTILISATION[k % len(UTILISATION)] if k >= 0 else 0.5
+        pool = {"used": 0, "capacity": 0}
+        for d in range(capacity_days):
+            day = month_start + timedelta(days=d)
+            ac = len(self.licences.audio_conferencing_users(day))
+            pool["capacity"] = ac * _allotment_seconds(day, "US")
+            monthly_minutes = ac * 60
+            per_day = utilisation * monthly_minutes * 60 / MEAN_DIAL_OUT_SECONDS / (capacity_days * 0.76) * self.scale
+            frame = self._day_calls(day, per_day, pool)
+            if not frame.is_empty():
+                yield day, frame
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self) -> dict[str, int]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._write_default_calls()
+        self._write_default_licences()
+        self._write_credits()
+        self._write_kr()
+        return self.stats
+
+    def _count(self, key: str, n: int) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
+
+    def _write_default_calls(self) -> None:
+        cdr = self.out / "cdr"
+        cdr.mkdir(parents=True, exist_ok=True)
+        legacy = [(date(2019, 11, 1), -1), (date(2019, 12, 1), -2)]
+        months = legacy + [(m, k) for k, m in enumerate(_month_starts(self.first_month, self.months))]
+        progress = None
+        if self.spec.calls and self.spec.calls >= 1_000_000:
+            from tqdm import tqdm
+
+            progress = tqdm(total=self.spec.calls, unit="rows", desc="generating calls")
+        carry: list[pl.DataFrame] = []
+        previous: tuple[date, str] | None = None
+        for month_start, k in months:
+            fmt = "csv" if (k < 0 or self.big) else FORMATS[k % len(FORMATS)]
+            # An export overlaps the previous one by two days when both come from the same source.
+            adjacent = previous is not None and _month_starts(previous[0], 2)[1] == month_start
+            overlap = carry if adjacent and previous[1] == FAMILY[fmt] else []
+            frames: list[pl.DataFrame] = list(overlap)
+            days = list(self._month_calls(month_start, k))
+            for _, frame in days:
+                frames.append(frame)
+                self._count("call_rows", frame.height)
+                if progress:
+                    progress.update(frame.height)
+            carry = [f for _, f in days[-2:]]
+            previous = (month_start, FAMILY[fmt])
+            month = pl.concat(frames) if frames else pl.DataFrame(schema={h: pl.String for h in ADMIN_HEADERS})
+            if k == 0:
+                month = self._with_bad_rows(month)
+            self._write_export(cdr, month_start, fmt, month)
+            if k == 0:
+                self._write_correction(cdr, month)
+            self._count("overlap_rows", sum(f.height for f in overlap))
+        if progress:
+            progress.close()
+
+    def _with_bad_rows(self, month: pl.DataFrame) -> pl.DataFrame:
+        template = month.row(0, named=True)
+        bad = []
+        for change in (
+            {"Start Time": "2024-01-32T25:00:00Z"},
+            {"End Time": "2024-01-03T08:00:00Z", "Start Time": "2024-01-03T09:00:00Z"},
+            {"Duration Seconds": "-30"},
+            {"UsageId": ""},
+            {"User Location": "XX"},
+            {"Call Type": "conf_sideways"},
+        ):
+            bad.append({**template, "UsageId": _guid(self.rng), **change})
+        self._count("bad_rows", len(bad))
+        return pl.concat([month, pl.DataFrame(bad, schema=month.schema)])
+
+    def _write_correction(self, cdr: Path, month: pl.DataFrame) -> None:
+        """A later re-export of three January calls whose charges Microsoft corrected."""
+        charged = month.filter(pl.col("Capability") == "MCOPSTNPP").head(3)
+        corrected = charged.with_columns(
+            (pl.col("Charge").cast(pl.Float64) + 0.25).round(2).cast(pl.String).alias("Charge")
+        )
+        path = cdr / "PSTN.calls.2024-01.correction.csv"
+        corrected.write_csv(path)
+        # Downloaded after the January export: one second newer, even on coarse file systems.
+        january = (cdr / "PSTN.calls.2024-01.csv").stat().st_mtime
+        os.utime(path, (january + 1, january + 1))
+        self._count("corrected_rows", corrected.height)
+
+    def _write_export(self, cdr: Path, month_start: date, fmt: str, month: pl.DataFrame) -> None:
+        stem = f"PSTN.calls.{month_start:%Y-%m}"
+        if fmt == "csv":
+            month.write_csv(cdr / f"{stem}.csv")
+        elif fmt == "csv_bom":
+            (cdr / f"{stem}.csv").write_bytes(b"\xef\xbb\xbf" + month.write_csv().encode())
+        elif fmt == "csv_aliases":
+            renamed = month.rename(ALIAS_HEADERS).with_columns(pl.lit("Teams").alias("Workload"))
+            renamed.select(sorted(renamed.columns, key=str.lower)).write_csv(cdr / f"{stem}.csv")
+        elif fmt == "zip":
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, payload in (
+                    (f"PSTN.calls.{month_start:%Y-%m-%d}.csv", month.write_csv()),
+                    ("parameters.json", json.dumps({"from": f"{month_start}", "type": "PSTN usage"})),
+                ):
+                    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+                    archive.writestr(info, payload)
+            export_id = uuid.UUID(int=self.spec.seed * 1_000_003 + month_start.toordinal())
+            (cdr / f"Calls.Export.{export_id}.zip").write_bytes(buffer.getvalue())
+        elif fmt in ("graph_json", "graph_jsonl"):
+            records = [_graph_record(row) for row in month.iter_rows(named=True)]
+            if fmt == "graph_jsonl":
+                text = "\n".join(json.dumps(r) for r in records) + "\n"
+                (cdr / f"getPstnCalls.{month_start:%Y-%m}.jsonl").write_text(text)
+            else:
+                for page, offset in enumerate(range(0, max(len(records), 1), 1000)):
+                    body = {
+                        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(pstnCallLogRow)",
+                        "value": records[offset : offset + 1000],
+                    }
+                    if offset + 1000 < len(records):
+                        body["@odata.nextLink"] = f"https://graph.microsoft.com/v1.0/next?page={page + 1}"
+                    (cdr / f"getPstnCalls.{month_start:%Y-%m}.page{page:03d}.json").write_text(json.dumps(body))
+        self._count(f"files_{fmt}", 1)
+
+    def _snapshot_days(self) -> list[date]:
+        days_of_month = (1, 15) if self.big else (1, 8, 15, 22)
+        starts = [date(2019, 11, 1), date(2019, 12, 1), *_month_starts(self.first_month, self.months)]
+        return [s.replace(day=d) for s in starts for d in days_of_month]
+
+    def _write_default_licences(self) -> None:
+        folder = self.out / "licenses"
+        folder.mkdir(parents=True, exist_ok=True)
+        graph_month = _month_starts(self.first_month, 4)[3] if self.months >= 4 and not self.big else None
+        for day in self._snapshot_days():
+            rows = [
+                {
+                    "user_id": u.user_id,
+                    "user_principal_name": u.upn,
+                    "display_name": u.display_name,
+                    "usage_location": u.location,
+                    "department": u.department,
+                    "sku_part_numbers": ";".join(self.licences.skus(u.index, day)),
+                    "dial_out_policy": "DialoutCPCZoneAPSTNDomestic" if u.index % 23 == 4 else "",
+                }
+                for u in self.users
+            ]
+            skus = self._sku_snapshot(day)
+            if graph_month and (day.year, day.month) == (graph_month.year, graph_month.month):
+                self._write_graph_licences(folder / f"graph_users_{day}.json", day, rows, skus)
+            else:
+                pl.DataFrame(rows).write_csv(folder / f"licences_{day}.csv")
+                pl.DataFrame(skus).write_csv(folder / f"tenant_skus_{day}.csv")
+            self._count("licence_snapshots", 1)
+
+    def _sku_snapshot(self, day: date) -> list[dict]:
+        assigned: dict[str, int] = {}
+        for u in self.users:
+            for sku in self.licences.skus(u.index, day):
+                assigned[sku] = assigned.get(sku, 0) + 1
+        return [
+            {"sku_part_number": sku, "purchased_units": count + (count // 5) + 2, "assigned_units": count}
+            for sku, count in sorted(assigned.items())
+        ]
+
+    def _write_graph_licences(self, path: Path, day: date, rows: list[dict], skus: list[dict]) -> None:
+        users = [
+            {
+                "id": r["user_id"],
+                "userPrincipalName": r["user_principal_name"],
+                "displayName": r["display_name"],
+                "usageLocation": r["usage_location"],
+                "department": r["department"],
+                "assignedLicenses": [
+                    {"skuId": SKU_GUIDS[s], "disabledPlans": []} for s in r["sku_part_numbers"].split(";") if s
+                ],
+            }
+            for r in rows
+        ]
+        subscribed = [
+            {
+                "skuId": SKU_GUIDS[s["sku_part_number"]],
+                "skuPartNumber": s["sku_part_number"],
+                "prepaidUnits": {"enabled": s["purchased_units"], "suspended": 0, "warning": 0},
+                "consumedUnits": s["assigned_units"],
+                "servicePlans": [{"servicePlanName": p} for p in SERVICE_PLANS[s["sku_part_number"]]],
+            }
+            for s in skus
+        ]
+        path.write_text(json.dumps({"snapshot_date": str(day), "users": users, "subscribedSkus": subscribed}, indent=1))
+
+    def _write_credits(self) -> None:
+        folder = self.out / "credits"
+        folder.mkdir(parents=True, exist_ok=True)
+        fundings = [
+            {"funded_at": "2019-10-15T09:00:00Z", "amount": "300.00", "currency": "USD", "kind": "manual"},
+            {"funded_at": "2023-12-15T09:00:00Z", "amount": "500.00", "currency": "USD", "kind": "manual"},
+            {"funded_at": "2024-03-20T06:12:00Z", "amount": "200.00", "currency": "USD", "kind": "auto_recharge"},
+            {"funded_at": "2024-05-28T14:40:00Z", "amount": "200.00", "currency": "USD", "kind": "auto_recharge"},
+        ]
+        pl.DataFrame(fundings).write_csv(folder / "fundings.csv")
+        pl.DataFrame(
+            [
+                {
+                    "effective_from": "2023-12-15",
+                    "trigger_amount": "50.00",
+                    "recharge_amount": "200.00",
+                    "currency": "USD",
+                    "enabled": "true",
+                }
+            ]
+        ).write_csv(folder / "auto_recharge.csv")
+
+    def _write_kr(self) -> None:
+        tenant = "fabrikam-kr"
+        (self.out / "cdr" / tenant).mkdir(parents=True, exist_ok=True)
+        (self.out / "licenses" / tenant).mkdir(parents=True, exist_ok=True)
+        (self.out / "credits" / tenant).mkdir(parents=True, exist_ok=True)
+        users = [
+            {
+                "id": f"00000000-0000-4000-8000-00000000000{i + 1}",
+                "userPrincipalName": f"{name}@fabrikam.example",
+                "displayName": name.replace("-", " ").title(),
+                "usageLocation": "KR",
+                "department": "Operations",
+                "assignedLicenses": [{"skuId": SKU_GUIDS[s]} for s in skus.split(";")],
+            }
+            for i, (name, skus) in enumerate(KR_USERS)
+        ]
+        subscribed = [
+            {
+                "skuId": SKU_GUIDS["MCOMEETADV"],
+                "skuPartNumber": "MCOMEETADV",
+                "prepaidUnits": {"enabled": 5},
+                "consumedUnits": 3,
+                "servicePlans": [{"servicePlanName": "MCOMEETADV"}],
+            },
+            {
+                "skuId": SKU_GUIDS["MCOPSTNC"],
+                "skuPartNumber": "MCOPSTNC",
+                "prepaidUnits": {"enabled": 1},
+                "consumedUnits": 1,
+                "servicePlans": [{"servicePlanName": "MCOPSTNC"}],
+            },
+        ]
+        (self.out / "licenses" / tenant / "users_2024-03-01.json").write_text(
+            json.dumps({"users": users, "subscribedSkus": subscribed}, indent=1)
+        )
+        lines = []
+        for n, (day, hour, seconds, who, country, number) in enumerate(KR_SCRIPT, start=1):
+            start = datetime(2024, 3, day, hour, 0, 0, tzinfo=UTC)
+            user = users[who]
+            lines.append(
+                json.dumps(
+                    {
+                        "id": f"kr-usage-{n:03d}",
+                        "callId": f"kr-call-{n:03d}",
+                        "userId": user["id"],
+                        "userPrincipalName": user["userPrincipalName"],
+                        "userDisplayName": user["displayName"],
+                        "startDateTime": start.isoformat().replace("+00:00", "Z"),
+                        "endDateTime": (start + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
+                        "duration": seconds,
+                        "charge": 0,
+                        "connectionCharge": 0,
+                        "currency": "USD",
+                        "callType": "conf_out",
+                        "calleeNumber": number,
+                        "callerNumber": "+82215550100",
+                        "destinationName": self.names[country][0],
+                        "destinationContext": "Domestic" if country == "KR" else "International",
+                        "conferenceId": f"{70000000 + n}",
+                        "licenseCapability": "MCOMEETADD",
+                        "inventoryType": "Service",
+                        "operator": "Microsoft",
+                        "callDurationSource": "microsoft",
+                        "tenantCountryCode": "KR",
+                        "usageCountryCode": "KR",
+                    }
+                )
+            )
+        (self.out / "cdr" / tenant / "getPstnCalls.2024-03.jsonl").write_text("\n".join(lines) + "\n")
+        (self.out / "credits" / tenant / "credits.json").write_text(
+            json.dumps(
+                {
+                    "fundings": [
+                        {"funded_at": "2024-02-01T00:00:00Z", "amount": "100.00", "currency": "USD", "kind": "manual"}
+                    ],
+                    "auto_recharge": {
+                        "trigger_amount": "10.00",
+                        "recharge_amount": "50.00",
+                        "currency": "USD",
+                        "enabled": False,
+                    },
+                }
+            )
+        )
+        self._count("kr_call_rows", len(KR_SCRIPT))
+
+
+def _graph_record(row: dict) -> dict:
+    """An admin-center row as Graph's pstnCallLogRow (same call, Graph's property names)."""
+    return {
+        "id": row["UsageId"],
+        "callId": row["Call ID"],
+        "userId": row["AAD ObjectId"],
+        "userPrincipalName": row["UPN"],
+        "userDisplayName": row["User Display Name"],
+        "startDateTime": row["Start Time"],
+        "endDateTime": row["End Time"],
+        "duration": int(row["Duration Seconds"]),
+        "charge": float(row["Charge"] or 0),
+        "connectionCharge": float(row["Connection Fee"] or 0),
+        "currency": row["Currency"],
+        "callType": row["Call Type"],
+        "calleeNumber": row["Destination Number"],
+        "callerNumber": row["Caller ID"],
+        "destinationName": row["Destination Dialed"],
+        "destinationContext": row["Domestic/International"],
+        "conferenceId": row["Conference ID"] or None,
+        "licenseCapability": row["Capability"] or None,
+        "inventoryType": row["Number Type"] or None,
+        "operator": "Microsoft",
+        "callDurationSource": "microsoft",
+        "tenantCountryCode": "US",
+        "usageCountryCode": row["User Location"],
+    }
+
+
+def generate(out: Path, spec: SampleSpec | None = None) -> dict[str, int]:
+    return Generator(out, spec or SampleSpec()).write()

@@ -1,0 +1,128 @@
+"""The archive is append-only, idempotent, deduplicated and survives raw files being removed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from conftest import admin_csv, admin_row
+
+from pstn.archive import SCHEMAS
+
+
+def days(first: int, last: int) -> list[str]:
+    return [admin_row(f"u{d:02d}", start=f"2024-01-{d:02d}T10:00:00Z") for d in range(first, last + 1)]
+
+
+def test_loading_twice_changes_nothing(landing):
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 10)))
+    landing.write("licenses/licences_2024-01-01.csv", "user_id,sku_part_numbers\nuser-1,SPE_E5\n")
+    first = landing.load()
+    before = landing.archive.checksum()
+    second = landing.load()
+    assert first.units_loaded == 2
+    assert (second.files_skipped, second.units_loaded, second.rows_read) == (2, 0, 0)
+    assert landing.archive.checksum() == before
+    assert before["calls"][0] == 10
+
+
+def test_renamed_copy_of_an_export_is_skipped(landing):
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))
+    landing.load()
+    landing.write("cdr/jan (1).csv", admin_csv(*days(1, 3)))
+    assert landing.load().files_skipped == 2
+    assert landing.calls().height == 3
+
+
+def test_overlapping_export_adds_only_new_rows(landing):
+    landing.write("cdr/a.csv", admin_csv(*days(1, 10)))
+    landing.load()
+    landing.write("cdr/b.csv", admin_csv(*days(8, 15)))
+    report = landing.load()
+    assert (report.rows_read, report.rows_kept, report.rows_duplicate) == (8, 5, 3)
+    assert landing.calls().get_column("usage_id").n_unique() == landing.calls().height == 15
+
+
+def test_overlap_across_formats_with_the_same_content(landing):
+    """The same rows from a loose CSV and from a zip with other header spellings are the same rows."""
+    from conftest import zip_bytes
+
+    landing.write("cdr/a.csv", admin_csv(*days(1, 5)))
+    header = admin_csv(*days(4, 6)).replace("Duration Seconds", "Duration (seconds)")
+    landing.write("cdr/Calls.Export.9.zip", zip_bytes({"PSTN.calls.2024-01-04.csv": header}))
+    report = landing.load()
+    assert report.rows_duplicate == 2
+    assert landing.calls().height == 6
+
+
+def test_changed_content_is_kept_as_a_conflict(landing):
+    landing.write("cdr/a.csv", admin_csv(admin_row("c1", Charge="0.10"), admin_row("c2")))
+    landing.load()
+    landing.write("cdr/b.csv", admin_csv(admin_row("c1", Charge="0.35"), admin_row("c2")))
+    report = landing.load()
+    assert (report.rows_kept, report.rows_duplicate, report.rows_conflicting) == (1, 1, 1)
+    conflicts = landing.archive.read("conflicts")
+    assert conflicts.get_column("usage_id").to_list() == ["c1"]
+    versions = landing.calls().filter(pl.col("usage_id") == "c1").sort("load_id")
+    assert [str(v) for v in versions.get_column("charge")] == ["0.100000", "0.350000"]
+
+
+def test_history_survives_removing_raw_files(landing):
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 10)))
+    landing.load()
+    before = landing.archive.checksum()
+    (landing.settings.raw_dir / "cdr" / "jan.csv").unlink()
+    report = landing.load()
+    assert report.files_seen == 0
+    assert landing.archive.checksum() == before
+
+
+def test_interrupted_load_leaves_nothing_visible(landing):
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))
+    landing.load()
+    committed = landing.archive.checksum()
+    # What a crash between writing data and writing the manifest leaves behind:
+    orphan = (
+        landing.settings.archive_dir / "calls" / "tenant=default" / "month=2024-01" / "20990101T000000Z-dead00.parquet"
+    )
+    landing.calls().head(1).write_parquet(orphan)
+    (orphan.parent / ".half-written.parquet.tmp").write_bytes(b"PAR")
+    report = landing.load()
+    assert report.orphans_removed == 2
+    assert not orphan.exists()
+    assert landing.archive.checksum() == committed
+
+
+def test_every_dataset_has_a_schema_file_so_readers_never_see_an_empty_glob(landing):
+    landing.load()
+    for dataset in [*SCHEMAS, "_manifest"]:
+        assert (landing.settings.archive_dir / dataset / "_schema.parquet").exists()
+
+
+def test_partitions_by_tenant_and_month(landing):
+    landing.write(
+        "cdr/acme/x.csv",
+        admin_csv(admin_row("a", start="2024-01-31T23:00:00Z"), admin_row("b", start="2024-02-01T01:00:00Z")),
+    )
+    landing.load()
+    folders = sorted(
+        p.parent.relative_to(landing.settings.archive_dir / "calls").as_posix()
+        for p in (landing.settings.archive_dir / "calls").rglob("2*.parquet")
+    )
+    assert folders == ["tenant=acme/month=2024-01", "tenant=acme/month=2024-02"]
+
+
+def test_manifest_records_every_file(landing):
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 3), admin_row("bad", Currency="XYZ")))
+    landing.load()
+    row = landing.manifest().filter(pl.col("source_path") == "cdr/jan.csv").row(0, named=True)
+    assert (row["rows_read"], row["rows_kept"], row["rows_rejected"], row["status"]) == (4, 3, 1, "loaded")
+    assert len(row["file_sha256"]) == 64 and row["file_bytes"] > 0
+
+
+def test_data_docs_are_published(landing):
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))
+    report = landing.load()
+    index = report.data_docs.removeprefix("file://")
+    html = Path(index).read_text(encoding="utf-8")
+    assert "calls_boundary" in html

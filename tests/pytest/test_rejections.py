@@ -1,0 +1,131 @@
+"""Nothing is lost: every bad row is quarantined with file, line and reason; every unreadable file
+is recorded with its reason and never stops the good files."""
+
+from __future__ import annotations
+
+import polars as pl
+from conftest import ADMIN_HEADER, admin_csv, admin_row, zip_bytes
+
+import pytest
+from pstn import loader as loader_module
+
+ROW_CASES = {
+    "bad timestamp": (admin_row("r1", **{"Start Time": "yesterday"}), "start_at 'yesterday' is not an ISO 8601"),
+    "end before start": (
+        admin_row("r2", **{"Start Time": "2024-01-10T10:00:00Z", "End Time": "2024-01-10T09:00:00Z"}),
+        "end before start",
+    ),
+    "negative duration": (admin_row("r3", **{"Duration Seconds": "-1"}), "negative duration"),
+    "fractional duration": (admin_row("r4", **{"Duration Seconds": "12.5"}), "is not a whole number of seconds"),
+    "missing key": (admin_row(""), "missing UsageId"),
+    "missing end": (admin_row("r5", **{"End Time": ""}), "missing End Time"),
+    "unknown call type": (admin_row("r6", **{"Call Type": "conf_sideways"}), "unknown call type (conf_sideways)"),
+    "unknown capability": (admin_row("r7", Capability="MCOFAKE"), "unknown capability (MCOFAKE)"),
+    "unknown currency": (admin_row("r8", Currency="XYZ"), "unknown currency"),
+    "unknown country": (admin_row("r9", **{"User Location": "QQ"}), "unknown country code (QQ)"),
+    "bad money": (admin_row("r10", Charge='"1,5"'), "charge '1,5' is not a decimal amount"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROW_CASES))
+def test_each_row_rejection_reason(landing, case):
+    row, expected = ROW_CASES[case]
+    landing.write("cdr/one.csv", admin_csv(admin_row("good"), row))
+    report = landing.load()
+    assert (report.rows_kept, report.rows_rejected) == (1, 1)
+    quarantined = landing.quarantine().row(0, named=True)
+    assert expected in quarantined["reasons"]
+    assert (quarantined["source_path"], quarantined["source_line"]) == ("cdr/one.csv", 3)
+    assert quarantined["raw_record"].startswith("{")
+
+
+def test_all_reasons_of_a_row_are_kept(landing):
+    landing.write("cdr/one.csv", admin_csv(admin_row("r", Currency="XYZ", Capability="NOPE", **{"Call Type": "x"})))
+    landing.load()
+    reasons = landing.reasons()[0]
+    assert "unknown currency" in reasons and "unknown capability" in reasons and "unknown call type" in reasons
+
+
+def test_conflicting_duplicate_usage_id_in_one_file(landing):
+    landing.write("cdr/dup.csv", admin_csv(admin_row("d1"), admin_row("d1", Charge="9.99"), admin_row("ok")))
+    report = landing.load()
+    assert (report.rows_kept, report.rows_rejected) == (1, 2)
+    assert all("UsageId repeated in the same file" in r for r in landing.reasons())
+
+
+def test_verbatim_repeat_in_one_file_is_one_row(landing):
+    landing.write("cdr/rep.csv", admin_csv(admin_row("d1"), admin_row("d1")))
+    report = landing.load()
+    assert (report.rows_kept, report.rows_duplicate, report.rows_rejected) == (1, 1, 0)
+
+
+def test_ragged_csv_row(landing):
+    landing.write("cdr/ragged.csv", admin_csv(admin_row("ok"), admin_row("bad") + ",extra,fields", admin_row("ok2")))
+    report = landing.load()
+    assert (report.rows_kept, report.rows_rejected) == (2, 1)
+    assert "wrong number of fields" in landing.reasons()[0]
+
+
+JUNK = {
+    "cdr/empty.csv": (b"", "empty file"),
+    "cdr/Calls.Export.truncated.zip": (zip_bytes({"a.csv": admin_csv(admin_row("z"))})[:40], "not a readable zip"),
+    "cdr/binary.csv": (bytes(range(256)) * 4, "binary content"),
+    "cdr/utf16.csv": (admin_csv(admin_row("u16")).encode("utf-16"), "UTF-16"),
+    "cdr/latin1.csv": (admin_csv(admin_row("l1", **{"User Display Name": "Zoë"})).encode("latin-1"), "not UTF-8"),
+    "cdr/no_start.csv": (
+        admin_csv(header=ADMIN_HEADER.replace("Start Time,", "")).encode(),
+        "missing required column 'Start Time'",
+    ),
+    "cdr/broken.json": (b'{"value": [ {"id": "x"', "invalid JSON"),
+    "cdr/notes.txt": (b"hello", "unsupported file type '.txt'"),
+    "stray.csv": (b"a,b\n1,2\n", "not under a cdr/, licenses/ or credits/ folder"),
+}
+
+
+def good_files(landing) -> None:
+    landing.write("cdr/good1.csv", admin_csv(*(admin_row(f"g{i}") for i in range(5))))
+    landing.write("licenses/licences_2024-01-01.csv", "user_id,sku_part_numbers\nuser-1,SPE_E5\n")
+
+
+def content(frame: pl.DataFrame) -> list[tuple]:
+    drop = ["load_id", "loaded_at", "file_seq"]
+    return sorted(frame.drop(drop).rows())
+
+
+def test_junk_never_stops_good_files(landing, tmp_path, validator):
+    from conftest import Landing
+
+    clean = Landing(tmp_path / "clean", validator)
+    good_files(clean)
+    clean.load()
+
+    good_files(landing)
+    for name, (payload, _) in JUNK.items():
+        landing.write(name, payload)
+    report = landing.load()
+    rejected = landing.rejected_files()
+    for name, (_, reason) in JUNK.items():
+        assert reason in rejected[name], (name, rejected.get(name))
+    assert report.units_rejected == len(JUNK)
+    assert content(landing.calls()) == content(clean.calls())
+    assert content(landing.archive.read("licence_users")) == content(clean.archive.read("licence_users"))
+
+
+def test_unexpected_reader_error_rejects_only_that_file(landing, monkeypatch):
+    good_files(landing)
+    landing.write("credits/fundings.csv", "funded_at,amount,currency\n2024-01-01,5,USD\n")
+
+    def explode(data: bytes):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(loader_module.credits, "read_csv", explode)
+    report = landing.load()
+    assert "RuntimeError: boom" in landing.rejected_files()["credits/fundings.csv"]
+    assert report.rows_kept == 6
+
+
+def test_rejected_files_are_retried_on_request(landing):
+    landing.write("cdr/no_start.csv", admin_csv(header="UsageId,Call Type"))
+    landing.load()
+    assert landing.load().files_skipped == 1
+    assert landing.load(reprocess_rejected=True).units_rejected == 1
