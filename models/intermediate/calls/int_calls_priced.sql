@@ -1,0 +1,154 @@
+{# SPEC 4 rules 7, 8 and 11: what each call costs and why.
+   * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
+     (pool_exhausted) goes to Communications Credits (MCOPSTNPP) if the organizer holds them on the
+     call date, else the call is `blocked` (the service would have cut it: flagged, charged 0).
+   * Non-eligible dial-out (premium_number, outside_zone_a, pay_per_minute, else
+     not_pool_eligible) and toll-free dial-in (toll_free_dial_in) are charged from the first
+     second, the same way: MCOPSTNPP or `blocked`.
+   * Toll dial-in is `included` under a monthly Audio Conferencing licence; a pay-per-minute
+     organizer's is charged (pay_per_minute).
+   * Everything else is `out_of_scope`: kept, counted, not charged.
+   Price = rate card row valid on the billing day for (destination, number type); billable
+   minutes = charged seconds rounded up to var('billing_increment_seconds'); charge = minutes x
+   rate + connection fee, rounded to the cent. A chargeable call without a rate keeps a null
+   charge and fails assert_every_charged_call_has_a_rate, which names the destination. #}
+{%- set increment = var('billing_increment_seconds', 60) | int %}
+with
+
+calls as (
+
+    select * from {{ ref('int_calls_licensed') }}
+
+),
+
+allocation as (
+
+    select * from {{ ref('int_pool_allocated') }}
+
+),
+
+rate_card as (
+
+    select * from {{ ref('rate_card') }}
+
+),
+
+calls_allocated as (
+
+    select
+        calls.*,
+        coalesce(allocation.pooled_seconds, 0) as pooled_seconds,
+        coalesce(allocation.overflow_seconds, 0) as overflow_seconds,
+        allocation.used_after_call_seconds as mtd_pool_used_seconds
+    from calls
+    left join allocation
+        on calls.tenant_id = allocation.tenant_id
+        and calls.usage_id = allocation.usage_id
+
+),
+
+calls_reasoned as (
+
+    select
+        calls_allocated.*,
+        case
+            when call_direction = 'dial_out' and is_pool_eligible and overflow_seconds > 0 then 'pool_exhausted'
+            when call_direction = 'dial_out' and is_pool_eligible then null
+            when call_direction = 'dial_out' and number_type = 'premium' then 'premium_number'
+            when call_direction = 'dial_out' and not is_zone_a then 'outside_zone_a'
+            when call_direction = 'dial_out' and has_pay_per_minute and not has_audio_conferencing
+                then 'pay_per_minute'
+            when call_direction = 'dial_out' then 'not_pool_eligible'
+            when call_direction = 'dial_in' and number_type = 'toll_free' then 'toll_free_dial_in'
+            when call_direction = 'dial_in' and has_pay_per_minute and not has_audio_conferencing
+                then 'pay_per_minute'
+        end as charge_reason
+    from calls_allocated
+
+),
+
+calls_charged as (
+
+    select
+        calls_reasoned.*,
+        case
+            when charge_reason = 'pool_exhausted' then overflow_seconds
+            when charge_reason is not null then duration_seconds
+            else 0
+        end as charged_seconds,
+        case
+            when call_direction = 'other' then 'out_of_scope'
+            when charge_reason is null and call_direction = 'dial_out' then 'MCOMEETADD'
+            when charge_reason is null then 'included'
+            when has_communications_credits then 'MCOPSTNPP'
+            else 'blocked'
+        end as rated_capability,
+        case
+            when call_direction = 'dial_in' and number_type = 'toll_free' then 'toll_free'
+            when call_direction = 'dial_in' then 'standard'
+            else number_type
+        end as rate_number_type
+    from calls_reasoned
+
+),
+
+calls_rated as (
+
+    select
+        calls_charged.*,
+        rate_card.rate_per_minute,
+        rate_card.connection_fee as rate_connection_fee,
+        rate_card.currency as rate_currency,
+        cast(ceil(calls_charged.charged_seconds / {{ increment }}.0) * {{ increment }} as {{ dbt.type_bigint() }})
+            as billable_seconds,
+        cast(ceil(calls_charged.pooled_seconds / {{ increment }}.0) * {{ increment }} as {{ dbt.type_bigint() }})
+            as pooled_billable_seconds
+    from calls_charged
+    left join rate_card
+        on calls_charged.destination_country = rate_card.destination_country
+        and calls_charged.rate_number_type = rate_card.number_type
+        and calls_charged.billing_date >= rate_card.valid_from
+        and calls_charged.billing_date <= {{ open_end_date('rate_card.valid_to') }}
+
+),
+
+final as (
+
+    select
+        calls_rated.*,
+        cast(cast(billable_seconds as decimal(18, 4)) / 60 as decimal(18, 4)) as billable_minutes,
+        case
+            when rated_capability = 'MCOPSTNPP' and billable_seconds > 0
+                then cast(
+                    round(cast(billable_seconds as decimal(18, 4)) / 60 * rate_per_minute + rate_connection_fee, 2)
+                    as decimal(18, 2)
+                )
+            else cast(0 as decimal(18, 2))
+        end as rated_charge_or_zero,
+        case
+            when charged_seconds > 0
+                then cast(
+                    round(cast(billable_seconds as decimal(18, 4)) / 60 * rate_per_minute + rate_connection_fee, 2)
+                    as decimal(18, 2)
+                )
+        end as charge_at_credit_rates,
+        case
+            when pooled_seconds > 0
+                then cast(
+                    round(
+                        cast(pooled_billable_seconds as decimal(18, 4)) / 60 * rate_per_minute + rate_connection_fee, 2
+                    )
+                    as decimal(18, 2)
+                )
+        end as pooled_value_at_credit_rates,
+        rated_capability = 'MCOPSTNPP' and charged_seconds > 0 and rate_per_minute is null as is_missing_rate
+    from calls_rated
+
+)
+
+select
+    final.*,
+    {# A charged call whose rate is missing keeps a null charge: never a silent zero. #}
+    case when is_missing_rate then null else rated_charge_or_zero end as rated_charge,
+    coalesce(rate_currency, reported_currency) as currency
+from final

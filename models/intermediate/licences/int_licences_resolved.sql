@@ -1,0 +1,111 @@
+{# One row per tenant, licence snapshot day and user, with the service plans that matter resolved
+   through seeds/licence_service_plans.csv, and the days the snapshot stands for: from its date
+   until the day before the tenant's next snapshot (a missing day carries the previous snapshot
+   forward; a user absent from a later snapshot holds nothing from that day). #}
+with
+
+licence_users as (
+
+    select * from {{ ref('stg_archive__licence_users') }}
+
+),
+
+licence_assignments as (
+
+    select * from {{ ref('stg_archive__licence_assignments') }}
+
+),
+
+licence_service_plans as (
+
+    select * from {{ ref('licence_service_plans') }}
+
+),
+
+current_assignments as (
+
+    {# Only the assignments that came with the current version of the user's row. #}
+    select
+        licence_assignments.tenant_id,
+        licence_assignments.snapshot_date,
+        licence_assignments.user_key,
+        licence_assignments.sku_part_number
+    from licence_assignments
+    inner join licence_users
+        on licence_assignments.tenant_id = licence_users.tenant_id
+        and licence_assignments.snapshot_date = licence_users.snapshot_date
+        and licence_assignments.user_key = licence_users.user_key
+        and licence_assignments.load_id = licence_users.load_id
+        and licence_assignments.file_seq = licence_users.file_seq
+
+),
+
+plans_per_user as (
+
+    select
+        current_assignments.tenant_id,
+        current_assignments.snapshot_date,
+        current_assignments.user_key,
+        max(case when licence_service_plans.service_plan_name = 'MCOMEETADV' then 1 else 0 end) as audio_conferencing_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOMEETACPEA' then 1 else 0 end) as pay_per_minute_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOMEETBASIC' then 1 else 0 end) as basic_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOPSTNC' then 1 else 0 end) as credits_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOEV' then 1 else 0 end) as phone_system_flag
+    from current_assignments
+    inner join licence_service_plans
+        on upper(current_assignments.sku_part_number) = upper(licence_service_plans.sku_part_number)
+    group by
+        current_assignments.tenant_id,
+        current_assignments.snapshot_date,
+        current_assignments.user_key
+
+),
+
+snapshot_days as (
+
+    select distinct tenant_id, snapshot_date from licence_users
+
+),
+
+snapshot_ranges as (
+
+    select
+        tenant_id,
+        snapshot_date,
+        lead(snapshot_date) over (partition by tenant_id order by snapshot_date) as next_snapshot_date
+    from snapshot_days
+
+),
+
+final as (
+
+    select
+        licence_users.tenant_id,
+        licence_users.snapshot_date,
+        licence_users.user_key,
+        licence_users.user_id,
+        licence_users.user_principal_name,
+        licence_users.display_name,
+        licence_users.usage_location,
+        licence_users.department,
+        licence_users.dial_out_policy,
+        licence_users.sku_part_numbers,
+        coalesce(plans_per_user.audio_conferencing_flag, 0) = 1 as has_audio_conferencing,
+        coalesce(plans_per_user.pay_per_minute_flag, 0) = 1 as has_pay_per_minute,
+        coalesce(plans_per_user.basic_flag, 0) = 1 as has_audio_conferencing_basic,
+        coalesce(plans_per_user.credits_flag, 0) = 1 as has_communications_credits,
+        coalesce(plans_per_user.phone_system_flag, 0) = 1 as has_phone_system,
+        snapshot_ranges.snapshot_date as valid_from,
+        {{ dbt.dateadd('day', -1, 'snapshot_ranges.next_snapshot_date') }} as valid_to
+    from licence_users
+    inner join snapshot_ranges
+        on licence_users.tenant_id = snapshot_ranges.tenant_id
+        and licence_users.snapshot_date = snapshot_ranges.snapshot_date
+    left join plans_per_user
+        on licence_users.tenant_id = plans_per_user.tenant_id
+        and licence_users.snapshot_date = plans_per_user.snapshot_date
+        and licence_users.user_key = plans_per_user.user_key
+
+)
+
+select * from final
