@@ -36,9 +36,12 @@ from pstn.reference import SEEDS
 
 DEFAULT_USERS = 150
 DEFAULT_MONTHS = 6
-DEFAULT_ZONE_A_CALLS_PER_CAPACITY = 1.0  # conf_out Zone A minutes / pool minutes, scaled by UTILISATION
 BIG = 5_000_000
-UTILISATION = (0.62, 0.86, 1.35, 0.72, 0.93, 0.50)  # the third month runs out; the second crosses 80 %
+# Target pool use per month. The third month runs out before the 15th, reopens when licences are
+# added that day and runs out again; the second and fifth cross 80 %.
+UTILISATION = (0.62, 0.95, 2.40, 0.72, 0.90, 0.50)
+# Share of Zone A dial-out that turns out pool-eligible (pay-per-minute organizers are not; weekends are quiet).
+ELIGIBLE_SHARE = 0.86
 MEAN_DIAL_OUT_SECONDS = 420
 DEPARTMENTS = ("Sales", "Support", "Engineering", "Finance", "Marketing", "HR")
 FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam")
@@ -468,7 +471,9 @@ class Generator:
             ac = len(self.licences.audio_conferencing_users(day))
             pool["capacity"] = ac * _allotment_seconds(day, "US")
             monthly_minutes = ac * 60
-            per_day = utilisation * monthly_minutes * 60 / MEAN_DIAL_OUT_SECONDS / (capacity_days * 0.76) * self.scale
+            per_day = (
+                utilisation * monthly_minutes * 60 / MEAN_DIAL_OUT_SECONDS / (capacity_days * 0.76 * ELIGIBLE_SHARE)
+            ) * self.scale
             frame = self._day_calls(day, per_day, pool)
             if not frame.is_empty():
                 yield day, frame

@@ -4,9 +4,12 @@ history guarantees end to end."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -78,3 +81,157 @@ def test_second_run_changes_nothing_and_history_survives(built):
     moved.rename(root / "raw")
     assert after_removal.returncode == 0, after_removal.stdout[-3000:]
     assert query(root, "select count(*), sum(duration_seconds) from staging.stg_archive__pstn_calls") == calls_before
+
+
+# ---- The rating engine on the sample, against figures computed by hand ------------------------
+def rate(country: str, number_type: str, day: str) -> tuple[Decimal, Decimal]:
+    """(rate per minute, connection fee) from the sample rate card, read independently of dbt."""
+    with (ROOT / "seeds" / "rate_card.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            if (row["destination_country"], row["number_type"]) == (country, number_type) and row[
+                "valid_from"
+            ] <= day <= (row["valid_to"] or "9999-12-31"):
+                return Decimal(row["rate_per_minute"]), Decimal(row["connection_fee"])
+    raise KeyError((country, number_type, day))
+
+
+def money(minutes: int, country: str, number_type: str, day: str) -> Decimal:
+    per_minute, fee = rate(country, number_type, day)
+    return (minutes * per_minute + fee).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_korean_pool_month_by_hand(built):
+    """3 users x 900 min = 2,700 min = 162,000 s; 22 calls of 7,200 s use 158,400 s."""
+    root, _, _ = built
+    month = query(
+        root,
+        "select pool_minutes, minutes_used, overflow_minutes, utilization_pct, exhausted_on, licensed_users "
+        "from marts.rpt_monthly_pool_usage where tenant_id = 'fabrikam-kr'",
+    )
+    assert month == [(Decimal("2700"), Decimal("2700"), Decimal("65"), Decimal("100.00"), date(2024, 3, 26), 3)]
+    alerts = query(
+        root,
+        "select threshold_pct, usage_id, crossed_at, mtd_seconds_used from marts.fct_pool_alerts "
+        "where tenant_id = 'fabrikam-kr' order by threshold_pct",
+    )
+    assert alerts == [
+        # 80 % of 162,000 s = 129,600 s = exactly the end of the 18th call (2024-03-21 09:00 + 2 h).
+        (80, "kr-usage-018", datetime(2024, 3, 21, 11, 0), 129_600),
+        # 3,600 s were left when the 23rd call started at 10:00: it crossed 100 % at 11:00.
+        (100, "kr-usage-023", datetime(2024, 3, 26, 11, 0), 162_000),
+    ]
+
+
+def test_korean_calls_rated_by_hand(built):
+    root, _, _ = built
+    rows = query(
+        root,
+        "select usage_id, pooled_seconds, overflow_seconds, rated_capability, charge_reason, billable_minutes, "
+        "rated_charge from marts.fct_pstn_calls where usage_id in ('kr-usage-022', 'kr-usage-023', "
+        "'kr-usage-024', 'kr-usage-025') order by usage_id",
+    )
+    assert rows == [
+        ("kr-usage-022", 7200, 0, "MCOMEETADD", None, Decimal("0"), Decimal("0")),
+        # Straddles exhaustion: 3,600 s pooled, 3,600 s = 60 min to Japan on credits (user 1 holds them).
+        (
+            "kr-usage-023",
+            3600,
+            3600,
+            "MCOPSTNPP",
+            "pool_exhausted",
+            Decimal("60"),
+            money(60, "JP", "standard", "2024-03-26"),
+        ),
+        # Viet Nam is outside Zone A: 600 s charged from the first second.
+        ("kr-usage-024", 0, 0, "MCOPSTNPP", "outside_zone_a", Decimal("10"), money(10, "VN", "standard", "2024-03-27")),
+        # Pool used up and the organizer holds no credits: blocked, nothing charged.
+        ("kr-usage-025", 0, 300, "blocked", "pool_exhausted", Decimal("5"), Decimal("0")),
+    ]
+
+
+def licence_holders(root: Path, day: str) -> int:
+    """Users holding a SKU with MCOMEETADV in the raw snapshot CSV of that day, counted in Python."""
+    with (root / "raw" / "licenses" / f"licences_{day}.csv").open() as handle:
+        return sum(
+            1 for row in csv.DictReader(handle) if {"SPE_E5", "MCOMEETADV"} & set(row["sku_part_numbers"].split(";"))
+        )
+
+
+def test_contoso_capacity_from_the_raw_snapshots(built):
+    root, _, _ = built
+    capacity = dict(
+        query(
+            root,
+            "select usage_date, pool_minutes from marts.fct_pool_consumption_daily where tenant_id = 'default' "
+            "and usage_date in ('2019-11-30', '2019-12-31', '2024-03-14', '2024-03-15', '2024-05-31')",
+        )
+    )
+    assert capacity[date(2019, 11, 30)] == 900 * licence_holders(root, "2019-11-22")  # complimentary period
+    assert capacity[date(2019, 12, 31)] == 60 * licence_holders(root, "2019-12-22")
+    assert capacity[date(2024, 3, 14)] == 60 * licence_holders(root, "2024-03-08")  # carried forward
+    assert capacity[date(2024, 3, 15)] == 60 * licence_holders(root, "2024-03-15") > capacity[date(2024, 3, 14)]
+    assert capacity[date(2024, 5, 31)] == 60 * licence_holders(root, "2024-05-22")
+
+
+def test_contoso_march_runs_out_reopens_and_runs_out_again(built):
+    root, _, _ = built
+    (exhausted_on, used, pool, overflow) = query(
+        root,
+        "select exhausted_on, minutes_used, pool_minutes, overflow_minutes from marts.rpt_monthly_pool_usage "
+        "where tenant_id = 'default' and billing_month = '2024-03-01'",
+    )[0]
+    assert exhausted_on < date(2024, 3, 15) and used == pool and overflow > 0
+    reopened = query(
+        root,
+        "select seconds_used from marts.fct_pool_consumption_daily where tenant_id = 'default' "
+        "and usage_date = '2024-03-15'",
+    )[0][0]
+    assert reopened > 0
+    # Every month's daily rows cover the whole month, zero days included.
+    days = dict(
+        query(
+            root,
+            "select billing_month, count(*) from marts.fct_pool_consumption_daily "
+            "where tenant_id = 'default' group by 1",
+        )
+    )
+    assert days[date(2024, 2, 1)] == 29 and days[date(2024, 3, 1)] == 31
+
+
+def test_charges_and_departments_add_up_to_the_cent(built):
+    root, _, _ = built
+    facts = query(root, "select sum(rated_charge) from marts.fct_charges_mcopstnpp")[0][0]
+    departments = query(root, "select sum(rated_charge) from marts.rpt_monthly_charges_by_department")[0][0]
+    report = query(root, "select sum(rated_charge) from marts.rpt_monthly_charges where rated_capability = 'MCOPSTNPP'")
+    assert facts == departments == report[0][0] > 0
+    vocabulary = {r[0] for r in query(root, "select distinct rated_capability from marts.fct_pstn_calls")}
+    assert vocabulary == {"MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"}
+    reasons = {r[0] for r in query(root, "select distinct charge_reason from marts.fct_pstn_calls")} - {None}
+    allowed = {
+        "pool_exhausted",
+        "outside_zone_a",
+        "premium_number",
+        "toll_free_dial_in",
+        "pay_per_minute",
+        "not_pool_eligible",
+    }
+    # The sample exercises every reason except not_pool_eligible (which needs a dial-out organizer with
+    # neither monthly nor pay-per-minute Audio Conferencing).
+    assert allowed - {"not_pool_eligible"} <= reasons <= allowed
+
+
+def test_numbers_are_masked_in_the_marts(built):
+    root, _, _ = built
+    masked = query(root, "select destination_number_masked from marts.fct_pstn_calls where usage_id = 'kr-usage-024'")[
+        0
+    ][0]
+    assert masked == "+84***678"
+    columns = {
+        r[0]
+        for r in query(
+            root,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'fct_pstn_calls'",
+        )
+    }
+    assert "callee_number" not in columns and "caller_number" not in columns

@@ -1,0 +1,42 @@
+{# One row per call charged (wholly or for its overflow) to Communications Credits. #}
+with
+
+calls as (
+
+    select * from {{ ref('fct_pstn_calls') }}
+
+),
+
+final as (
+
+    select
+        tenant_id,
+        usage_id,
+        start_at,
+        billing_date,
+        billing_month,
+        call_type,
+        user_id,
+        user_principal_name,
+        department,
+        destination_country,
+        destination_zone,
+        number_type,
+        charge_reason,
+        duration_seconds,
+        pooled_seconds,
+        charged_seconds,
+        billable_minutes,
+        rate_per_minute,
+        connection_fee,
+        rated_charge,
+        currency,
+        reported_capability,
+        reported_charge,
+        charge_difference
+    from calls
+    where rated_capability = 'MCOPSTNPP'
+
+)
+
+select * from final

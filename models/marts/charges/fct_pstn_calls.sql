@@ -1,0 +1,92 @@
+{# One row per call (tenant, UsageId): every call the archive holds, classified, allocated and
+   priced, with the export's own capability and charge beside the rated ones. Numbers are masked
+   (country code + last digits); UPNs and names are pseudonymised when var('pseudonymise_users'). #}
+{%- set tolerance = var('reconciliation_tolerance', 0.01) %}
+with
+
+calls as (
+
+    select * from {{ ref('int_calls_priced') }}
+
+),
+
+final as (
+
+    select
+        cast(tenant_id as varchar) as tenant_id,
+        cast(usage_id as varchar) as usage_id,
+        cast(call_id as varchar) as call_id,
+        cast(conference_id as varchar) as conference_id,
+        cast(start_at as timestamp) as start_at,
+        cast(end_at as timestamp) as end_at,
+        cast(duration_seconds as bigint) as duration_seconds,
+        cast(billing_date as date) as billing_date,
+        cast(billing_month as date) as billing_month,
+        cast(call_type as varchar) as call_type,
+        cast(call_direction as varchar) as call_direction,
+        cast(user_id as varchar) as user_id,
+        cast({{ user_label('user_principal_name') }} as varchar) as user_principal_name,
+        cast({{ user_label('user_display_name') }} as varchar) as user_display_name,
+        cast(department as varchar) as department,
+        cast(user_location as varchar) as user_location,
+        cast(destination_country as varchar) as destination_country,
+        cast(destination_country_source as varchar) as destination_country_source,
+        cast(destination_zone as varchar) as destination_zone,
+        cast(number_type as varchar) as number_type,
+        cast({{ mask_phone_number('callee_number_e164', 'callee_calling_code') }} as varchar) as destination_number_masked,
+        cast(licence_snapshot_date as date) as licence_snapshot_date,
+        cast(has_audio_conferencing as boolean) as has_audio_conferencing,
+        cast(has_pay_per_minute as boolean) as has_pay_per_minute,
+        cast(has_communications_credits as boolean) as has_communications_credits,
+        cast(is_pool_eligible as boolean) as is_pool_eligible,
+        cast(pooled_seconds as bigint) as pooled_seconds,
+        cast(overflow_seconds as bigint) as overflow_seconds,
+        {{ seconds_to_minutes('pooled_seconds') }} as pooled_minutes,
+        {{ seconds_to_minutes('overflow_seconds') }} as overflow_minutes,
+        cast(rated_capability as varchar) as rated_capability,
+        cast(charge_reason as varchar) as charge_reason,
+        cast(charged_seconds as bigint) as charged_seconds,
+        cast(billable_minutes as decimal(18, 4)) as billable_minutes,
+        cast(rate_per_minute as decimal(18, 6)) as rate_per_minute,
+        cast(rate_connection_fee as decimal(18, 6)) as connection_fee,
+        cast(rated_charge as decimal(18, 2)) as rated_charge,
+        cast(charge_at_credit_rates as decimal(18, 2)) as charge_at_credit_rates,
+        cast(currency as varchar) as currency,
+        cast(reported_capability as varchar) as reported_capability,
+        cast(reported_charge as decimal(18, 6)) as reported_charge,
+        cast(reported_connection_fee as decimal(18, 6)) as reported_connection_fee,
+        cast(reported_currency as varchar) as reported_currency,
+        cast(
+            rated_charge - (coalesce(reported_charge, 0) + coalesce(reported_connection_fee, 0)) as decimal(18, 6)
+        ) as charge_difference,
+        cast(rated_capability = 'blocked' as boolean) as is_blocked,
+        cast(is_dial_out_policy_violation as boolean) as is_dial_out_policy_violation,
+        cast(is_missing_rate as boolean) as is_missing_rate,
+        cast(destination_country is null and call_direction <> 'other' as boolean) as is_unknown_destination,
+        cast(
+            call_direction <> 'other' and licence_snapshot_date is null as boolean
+        ) as is_organizer_without_licence_snapshot,
+        cast(is_callee_number_masked as boolean) as is_number_masked_in_export,
+        cast(version_count > 1 as boolean) as is_corrected_in_later_export,
+        cast(
+            call_direction <> 'other'
+            and (reported_charge is not null or reported_capability is not null)
+            and (
+                abs(coalesce(rated_charge, 0) - (coalesce(reported_charge, 0) + coalesce(reported_connection_fee, 0)))
+                    > {{ tolerance }}
+                or (rated_capability = 'MCOMEETADD' and coalesce(reported_capability, '') <> 'MCOMEETADD')
+                or (
+                    rated_capability = 'MCOPSTNPP'
+                    and coalesce(reported_capability, '') not in ('MCOPSTNPP', 'MCOPSTNC', 'MCOMEETACPEA')
+                )
+                or (rated_capability = 'included' and coalesce(reported_capability, 'MCOMEETADD') <> 'MCOMEETADD')
+            )
+            as boolean
+        ) as has_reported_discrepancy,
+        cast(source_path as varchar) as source_path
+
+    from calls
+
+)
+
+select * from final

@@ -1,0 +1,101 @@
+{# The monthly history: one row per tenant, pool and month. `pool_minutes` is the capacity on the
+   month's last day (for the current month, on the latest day built). #}
+with
+
+daily as (
+
+    select * from {{ ref('fct_pool_consumption_daily') }}
+
+),
+
+charges_mcomeetadd as (
+
+    select * from {{ ref('fct_charges_mcomeetadd') }}
+
+),
+
+last_days as (
+
+    select
+        daily.*,
+        row_number() over (
+            partition by tenant_id, pool_capability, billing_month order by usage_date desc
+        ) as day_rank_from_end
+    from daily
+
+),
+
+monthly as (
+
+    select
+        tenant_id,
+        pool_capability,
+        billing_month,
+        max(usage_date) as last_usage_date,
+        sum(seconds_used) as seconds_used,
+        sum(overflow_seconds) as overflow_seconds,
+        sum(calls) as calls,
+        min(case when is_exhausted then usage_date end) as exhausted_on
+    from daily
+    group by tenant_id, pool_capability, billing_month
+
+),
+
+pool_value as (
+
+    select
+        tenant_id,
+        billing_month,
+        currency,
+        sum(value_at_credit_rates) as value_at_credit_rates
+    from charges_mcomeetadd
+    group by tenant_id, billing_month, currency
+
+),
+
+pool_value_single_currency as (
+
+    {# The value is shown when a month's pooled calls are priced in one currency. #}
+    select tenant_id, billing_month, max(currency) as currency, max(value_at_credit_rates) as value_at_credit_rates
+    from pool_value
+    group by tenant_id, billing_month
+    having count(*) = 1
+
+),
+
+final as (
+
+    select
+        cast(monthly.tenant_id as varchar) as tenant_id,
+        cast(monthly.pool_capability as varchar) as pool_capability,
+        cast(monthly.billing_month as date) as billing_month,
+        cast(monthly.last_usage_date as date) as last_usage_date,
+        cast(last_days.licensed_users as bigint) as licensed_users,
+        cast(last_days.pool_seconds as bigint) as pool_seconds,
+        {{ seconds_to_minutes('last_days.pool_seconds') }} as pool_minutes,
+        cast(monthly.seconds_used as bigint) as seconds_used,
+        {{ seconds_to_minutes('monthly.seconds_used') }} as minutes_used,
+        cast(
+            case
+                when last_days.pool_seconds > 0 then round(monthly.seconds_used * 100.0 / last_days.pool_seconds, 2)
+            end as decimal(9, 2)
+        ) as utilization_pct,
+        cast(monthly.overflow_seconds as bigint) as overflow_seconds,
+        {{ seconds_to_minutes('monthly.overflow_seconds') }} as overflow_minutes,
+        cast(monthly.calls as bigint) as calls,
+        cast(monthly.exhausted_on as date) as exhausted_on,
+        cast(pool_value_single_currency.value_at_credit_rates as decimal(18, 2)) as value_at_credit_rates,
+        cast(pool_value_single_currency.currency as varchar) as value_currency
+    from monthly
+    inner join last_days
+        on monthly.tenant_id = last_days.tenant_id
+        and monthly.pool_capability = last_days.pool_capability
+        and monthly.billing_month = last_days.billing_month
+        and last_days.day_rank_from_end = 1
+    left join pool_value_single_currency
+        on monthly.tenant_id = pool_value_single_currency.tenant_id
+        and monthly.billing_month = pool_value_single_currency.billing_month
+
+)
+
+select * from final
