@@ -60,6 +60,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_build(settings, argparse.Namespace(full_refresh=False))
 
 
+def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one SQL statement against the warehouse, read-only, and print the result as a table."""
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        result = con.sql(args.sql)
+        if result is not None:
+            result.show(max_rows=args.max_rows, max_width=args.max_width)
+    return 0
+
+
 def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.archive import Archive
 
@@ -91,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the main job: sample data if empty, load, build")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("query", help="run a read-only SQL query on the warehouse and print it")
+    p.add_argument("sql")
+    p.add_argument("--max-rows", type=int, default=100)
+    p.add_argument("--max-width", type=int, default=200)
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("checksum", help="row counts and content digests of the archive")
     p.set_defaults(func=cmd_checksum)

@@ -290,12 +290,10 @@ class Generator:
         return max(total, 1.0)
 
     # -- calls -------------------------------------------------------------------------------
-    def _day_calls(self, day: date, n_zone_a: int, pool: dict) -> pl.DataFrame:
+    def _day_calls(self, day: date, n_zone_a: float, pool: dict) -> pl.DataFrame:
         """One day of the default tenant's calls with the export's own capability and charge."""
         rng, lic = self.rng, self.licences
-        weekend = day.weekday() >= 5
-        factor = 0.15 if weekend else 1.0
-        n_zone_a = int(rng.poisson(n_zone_a * factor))
+        n_zone_a = int(rng.poisson(n_zone_a * (0.15 if day.weekday() >= 5 else 1.0)))
         counts = {
             "zone_a": n_zone_a,
             "outside": int(rng.poisson(n_zone_a * 0.10)),
@@ -307,142 +305,130 @@ class Generator:
         if total == 0:
             return pl.DataFrame()
         kind = np.repeat(np.array(list(counts)), list(counts.values()))
-        start = np.clip(rng.normal(14 * 3600, 3 * 3600, total), 6 * 3600, 22 * 3600).astype(np.int64)
-        duration = np.clip(rng.lognormal(math.log(MEAN_DIAL_OUT_SECONDS) - 0.32, 0.8, total), 20, 5400).astype(np.int64)
         ac_users = lic.audio_conferencing_users(day) + list(lic.ppm)
-        dial_out = np.isin(kind, ["zone_a", "outside", "premium"])
-        organizer = np.where(
-            dial_out | (kind == "conf_in"),
-            rng.choice(ac_users, total),
-            rng.integers(0, len(self.users), total),
-        )
+        credit_users = [u for u in ac_users if lic.has_credits(u, day)]
+        meeting = np.isin(kind, ["zone_a", "outside", "premium", "conf_in"])
+        toll_free_in = (kind == "conf_in") & (rng.random(total) < 0.25)
+        # Calls charged from the first second mostly come from organizers who hold credits (the
+        # service refuses the others); a few do not, and show up as `blocked`.
+        needs_credits = np.isin(kind, ["outside", "premium"]) | toll_free_in
         zone_codes = np.array(list(ZONE_A_WEIGHTS))
         zone_p = np.array(list(ZONE_A_WEIGHTS.values()), dtype=float)
-        country = np.where(
-            kind == "zone_a",
-            rng.choice(zone_codes, total, p=zone_p / zone_p.sum()),
-            np.where(kind == "outside", rng.choice(np.array(OUTSIDE_ZONE_A), total), "US"),
-        )
-        premium_prefix = rng.choice(np.array(PREMIUM_PREFIXES), total)
-        is_mobile = rng.random(total) < 0.2
-        masked = rng.random(total) < 0.15
-        toll_free_in = rng.random(total) < 0.25
-        spelling = rng.integers(0, len(TOLL_FREE_SPELLINGS), total)
-        other_type = rng.choice(
-            np.array(["user_in", "user_out", "user_out_transfer", "ucap_in", "unassigned_in", "user_out_forwarding"]),
-            total,
-        )
-        conference = rng.integers(10_000_000, 99_999_999, total)
-        digits = rng.integers(10_000_000, 99_999_999, total)
+        draws = {
+            "kind": kind,
+            "start": np.clip(rng.normal(14 * 3600, 3 * 3600, total), 6 * 3600, 22 * 3600).astype(np.int64),
+            "seconds": np.clip(rng.lognormal(math.log(MEAN_DIAL_OUT_SECONDS) - 0.32, 0.8, total), 20, 5400).astype(
+                np.int64
+            ),
+            "organizer": np.where(
+                needs_credits & (rng.random(total) < 0.95),
+                rng.choice(credit_users, total),
+                np.where(meeting, rng.choice(ac_users, total), rng.integers(0, len(self.users), total)),
+            ),
+            "country": np.where(
+                kind == "zone_a",
+                rng.choice(zone_codes, total, p=zone_p / zone_p.sum()),
+                np.where(kind == "outside", rng.choice(np.array(OUTSIDE_ZONE_A), total), "US"),
+            ),
+            "premium_prefix": rng.choice(np.array(PREMIUM_PREFIXES), total),
+            "mobile": rng.random(total) < 0.2,
+            "masked": rng.random(total) < 0.15,
+            "toll_free_in": toll_free_in,
+            "spelling": rng.integers(0, len(TOLL_FREE_SPELLINGS), total),
+            "other_type": rng.choice(
+                np.array(
+                    ["user_in", "user_out", "user_out_transfer", "ucap_in", "unassigned_in", "user_out_forwarding"]
+                ),
+                total,
+            ),
+            "conference": rng.integers(10_000_000, 99_999_999, total),
+            "digits": rng.integers(10_000_000, 99_999_999, total),
+            "refused": rng.random(total) < 0.9,
+        }
         rows = []
-        order = np.lexsort((np.arange(total), start))
-        for i in order:
-            rows.append(
-                self._call_row(
-                    day,
-                    kind[i],
-                    int(start[i]),
-                    int(duration[i]),
-                    int(organizer[i]),
-                    str(country[i]),
-                    str(premium_prefix[i]),
-                    bool(is_mobile[i]),
-                    bool(masked[i]),
-                    bool(toll_free_in[i]),
-                    int(spelling[i]),
-                    str(other_type[i]),
-                    int(conference[i]),
-                    int(digits[i]),
-                    pool,
-                )
-            )
+        for i in np.lexsort((np.arange(total), draws["start"])):
+            row = self._call_row(day, {name: values[i] for name, values in draws.items()}, pool)
+            if row is not None:
+                rows.append(row)
         return pl.DataFrame(rows, schema={h: pl.String for h in ADMIN_HEADERS}, orient="row")
 
     def _number(self, country: str, digits: int, mobile: bool) -> str:
         code = self.names[country][1]
-        if code == "1":
-            return f"+1{200 + digits % 700}{digits % 10_000_000:07d}"
-        if mobile and country == "GB":
+        if not mobile:
+            # Geographic numbers: a leading 2 keeps clear of the mobile, toll-free and premium
+            # ranges in seeds/number_prefixes.csv (+1 2xx is a NANP geographic area code).
+            return f"+{code}2{digits % 100_000_000:08d}"
+        if country == "GB":
             return f"+4477{digits % 100_000_000:08d}"
-        if mobile and country == "DE":
+        if country == "DE":
             return f"+4915{digits % 1_000_000_000:09d}"
-        if mobile and country == "FR":
-            return f"+336{digits % 100_000_000:08d}"
-        return f"+{code}{digits}"
+        return f"+336{digits % 100_000_000:08d}"
 
-    def _call_row(
-        self,
-        day,
-        kind,
-        start_s,
-        seconds,
-        organizer,
-        country,
-        premium_prefix,
-        mobile,
-        masked,
-        toll_free_in,
-        spelling,
-        other_type,
-        conference,
-        digits,
-        pool,
-    ) -> tuple:
-        lic, user = self.licences, self.users[organizer]
-        start = datetime(day.year, day.month, day.day) + timedelta(seconds=start_s)
-        end = start + timedelta(seconds=seconds)
-        usage_id = _guid(self.rng)
-        call_id = _guid(self.rng)
-        fee, charge, capability = "0", "0", ""
-        number_type, dialled, number = "", self.names[country][0], ""
+    def _call_row(self, day: date, draw: dict, pool: dict) -> tuple | None:
+        """One admin-center row, or None for a call the service would have refused."""
+        lic = self.licences
+        organizer, kind, seconds = int(draw["organizer"]), str(draw["kind"]), int(draw["seconds"])
+        country, digits = str(draw["country"]), int(draw["digits"])
+        user = self.users[organizer]
+        start = datetime(day.year, day.month, day.day) + timedelta(seconds=int(draw["start"]))
+        charge, capability, number_type = "0", "", ""
+        dialled, caller = self.names[country][0], TOLL_BRIDGE
         call_type = {"zone_a": "conf_out", "outside": "conf_out", "premium": "conf_out", "conf_in": "conf_in"}.get(
-            kind, other_type
+            kind, str(draw["other_type"])
         )
-        caller = TOLL_BRIDGE
         if call_type == "conf_out":
             if kind == "premium":
-                number = f"{premium_prefix}{digits % 10_000_000:07d}"
-                country = {"+1900": "US", "+4490": "GB", "+49900": "DE", "+3389": "FR"}[premium_prefix]
-                dialled = self.names[country][0]
-                rate_type = "premium"
+                prefix = str(draw["premium_prefix"])
+                number = f"{prefix}{digits % 10_000_000:07d}"
+                country = {"+1900": "US", "+4490": "GB", "+49900": "DE", "+3389": "FR"}[prefix]
+                dialled, rate_type = self.names[country][0], "premium"
             else:
-                mobile = mobile and country in ("GB", "DE", "FR")
+                mobile = bool(draw["mobile"]) and country in ("GB", "DE", "FR")
                 number = self._number(country, digits, mobile)
                 rate_type = "mobile" if mobile else "standard"
-            if masked and country in ("DE", "FR", "GB"):
-                number = number[:5] + "*" * (len(number) - 8) + number[-3:]
-            price = self.rates.price(country, rate_type, day, seconds)
+            if draw["masked"] and country in ("DE", "FR", "GB"):
+                # Masked as some European tenants see them: the prefix and the last digits stay.
+                number = number[:7] + "*" * (len(number) - 9) + number[-2:]
             if kind == "zone_a" and lic.has_audio_conferencing(organizer, day):
                 pooled = max(0, min(seconds, pool["capacity"] - pool["used"]))
-                pool["used"] += pooled
                 overflow = seconds - pooled
+                if overflow and not lic.has_credits(organizer, day) and draw["refused"]:
+                    # No pool left and no credits: the service cuts the call when the pool runs
+                    # out, or refuses it outright.
+                    if pooled == 0:
+                        return None
+                    seconds, overflow = pooled, 0
+                pool["used"] += pooled
                 if overflow and lic.has_credits(organizer, day):
                     capability = "MCOPSTNPP"
                     charge = f"{self.rates.price(country, rate_type, day, overflow):.2f}"
                 else:
                     capability = "MCOMEETADD"
-            elif lic.is_pay_per_minute(organizer, day):
-                capability, charge = "MCOMEETACPEA", f"{price:.2f}"
             else:
-                capability, charge = "MCOPSTNPP", f"{price:.2f}"
-            fee = "0"
+                price = self.rates.price(country, rate_type, day, seconds)
+                capability = "MCOMEETACPEA" if lic.is_pay_per_minute(organizer, day) else "MCOPSTNPP"
+                charge = f"{price:.2f}"
         elif call_type == "conf_in":
             caller = self._number("US", digits, False)
-            if toll_free_in:
-                number, number_type = TOLL_FREE_BRIDGE, TOLL_FREE_SPELLINGS[spelling]
+            dialled = "United States"
+            if draw["toll_free_in"]:
+                number, number_type = TOLL_FREE_BRIDGE, TOLL_FREE_SPELLINGS[int(draw["spelling"])]
                 capability, charge = "MCOPSTNPP", f"{self.rates.price('US', 'toll_free', day, seconds):.2f}"
+            elif lic.is_pay_per_minute(organizer, day):
+                number, number_type, capability = TOLL_BRIDGE, "Toll", "MCOMEETACPEA"
+                charge = f"{self.rates.price('US', 'standard', day, seconds):.2f}"
             else:
                 number, number_type, capability = TOLL_BRIDGE, "Toll", "MCOMEETADD"
-            dialled = "United States"
         else:
             caller = self._number("US", digits, False)
             number = self._number("US", digits + 7, False)
             capability = "MCOPSTN1"
         number_country = "US" if number.startswith("+1") else country
+        end = start + timedelta(seconds=seconds)
         return (
-            usage_id,
-            call_id,
-            str(conference) if call_type.startswith("conf") else "",
+            _guid(self.rng),
+            _guid(self.rng),
+            str(draw["conference"]) if call_type.startswith("conf") else "",
             user.location,
             user.user_id,
             user.upn,
@@ -456,7 +442,7 @@ class Generator:
             start.strftime("%Y-%m-%dT%H:%M:%SZ"),
             end.strftime("%Y-%m-%dT%H:%M:%SZ"),
             str(seconds),
-            fee,
+            "0",
             charge,
             "USD",
             capability,
@@ -714,7 +700,17 @@ class Generator:
             json.dumps({"users": users, "subscribedSkus": subscribed}, indent=1)
         )
         lines = []
+        pool_left = 3 * 900 * 60
         for n, (day, hour, seconds, who, country, number) in enumerate(KR_SCRIPT, start=1):
+            # What Microsoft's export reports: pool first, then credits (kr-user-1 holds them).
+            pooled = min(seconds, pool_left) if country in ("KR", "JP") else 0
+            pool_left -= pooled
+            charged = seconds - pooled
+            reported = (
+                ("MCOMEETADD", 0.0)
+                if charged == 0 or who != 0
+                else ("MCOPSTNPP", self.rates.price(country, "standard", date(2024, 3, day), charged))
+            )
             start = datetime(2024, 3, day, hour, 0, 0, tzinfo=UTC)
             user = users[who]
             lines.append(
@@ -728,7 +724,7 @@ class Generator:
                         "startDateTime": start.isoformat().replace("+00:00", "Z"),
                         "endDateTime": (start + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
                         "duration": seconds,
-                        "charge": 0,
+                        "charge": reported[1],
                         "connectionCharge": 0,
                         "currency": "USD",
                         "callType": "conf_out",
@@ -737,7 +733,7 @@ class Generator:
                         "destinationName": self.names[country][0],
                         "destinationContext": "Domestic" if country == "KR" else "International",
                         "conferenceId": f"{70000000 + n}",
-                        "licenseCapability": "MCOMEETADD",
+                        "licenseCapability": reported[0],
                         "inventoryType": "Service",
                         "operator": "Microsoft",
                         "callDurationSource": "microsoft",
