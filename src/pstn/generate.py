@@ -392,6 +392,11 @@ class Generator:
             if kind == "zone_a" and lic.has_audio_conferencing(organizer, day):
                 pooled = max(0, min(seconds, pool["capacity"] - pool["used"]))
                 overflow = seconds - pooled
+                if pooled and overflow and not lic.has_credits(organizer, day):
+                    # The sample wants the call that exhausts the pool to carry on past it on
+                    # credits, so its organizer is one who holds them.
+                    organizer = lic.e5_credits.start + digits % len(lic.e5_credits)
+                    user = self.users[organizer]
                 if overflow and not lic.has_credits(organizer, day) and draw["refused"]:
                     # No pool left and no credits: the service cuts the call when the pool runs
                     # out, or refuses it outright.

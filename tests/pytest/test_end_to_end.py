@@ -187,6 +187,13 @@ def test_contoso_march_runs_out_reopens_and_runs_out_again(built):
         "and usage_date = '2024-03-15'",
     )[0][0]
     assert reopened > 0
+    # The call that exhausts the pool is split: part pooled, the rest on credits.
+    straddling = query(
+        root,
+        "select count(*) from marts.fct_pstn_calls where tenant_id = 'default' and billing_month = '2024-03-01' "
+        "and pooled_seconds > 0 and overflow_seconds > 0 and rated_capability = 'MCOPSTNPP'",
+    )[0][0]
+    assert straddling >= 1
     # Every month's daily rows cover the whole month, zero days included.
     days = dict(
         query(
