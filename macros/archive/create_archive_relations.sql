@@ -26,3 +26,23 @@
         select * from read_parquet('{{ root }}/{{ table }}/**/*.parquet', union_by_name = true, hive_partitioning = false);
     {%- endfor %}
 {% endmacro %}
+
+
+{% macro spark__create_archive_relations() %}
+    {#- External Parquet tables over the same folders. recursiveFileLookup reads every file below
+        the dataset folder (and turns off partition discovery: tenant and month are columns in
+        the files already); the tables are recreated each run so new loads are always seen. -#}
+    {%- if execute %}
+        {%- set root = var('archive_dir') | replace("'", "\\'") -%}
+        {% do run_query('create database if not exists archive') %}
+        {%- for table in archive_tables() %}
+            {%- set name = table | replace('_manifest', 'manifest') %}
+            {% do run_query('drop table if exists archive.' ~ name) %}
+            {% do run_query(
+                "create table archive." ~ name ~ " using parquet options (path '" ~ root ~ "/" ~ table
+                ~ "', recursiveFileLookup 'true', mergeSchema 'true')"
+            ) %}
+        {%- endfor %}
+    {%- endif %}
+    select 1
+{% endmacro %}

@@ -7,7 +7,17 @@
 
 
 {% macro seconds_to_minutes(seconds) -%}
-    cast(round(({{ seconds }}) / 60.0, 4) as decimal(18, 4))
+    {#- Integer / integer is DOUBLE on DuckDB and Spark alike, so both round the same value;
+        k/60 never ends in an exact 5 at the fifth decimal, so there is no tie to break. -#}
+    cast(round(cast({{ seconds }} as bigint) / 60, 4) as decimal(18, 4))
+{%- endmacro %}
+
+
+{% macro percentage(part, whole) -%}
+    {#- part / whole x 100, rounded half up to 2 decimals, the same on every engine: the
+        rounding is done on integers (decimal division is DOUBLE on DuckDB but exact on Spark,
+        which would round ties differently). -#}
+    cast(floor((cast({{ part }} as bigint) * 20000 + cast({{ whole }} as bigint)) / (2 * cast({{ whole }} as bigint))) as decimal(18, 2)) / 100
 {%- endmacro %}
 
 

@@ -36,7 +36,8 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 def dbt(settings: Settings, *arguments: str) -> int:
     """Run dbt from the project root with the committed profiles.yml and this run's paths."""
     executable = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (settings.warehouse.parent, settings.export_dir, settings.spark_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     command = [executable, *arguments, "--project-dir", str(settings.project_dir)]
     print("+ " + " ".join(command[:2] + list(arguments[1:])), flush=True)
     return subprocess.call(command, cwd=settings.project_dir, env=settings.dbt_env())
@@ -69,6 +70,21 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
         if result is not None:
             result.show(max_rows=args.max_rows, max_width=args.max_width)
     return 0
+
+
+def cmd_compare_exports(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 only when both folders hold the same marts with the same rows."""
+    from pstn.crosscheck import compare_exports
+
+    results, missing = compare_exports(Path(args.left), Path(args.right))
+    print(f"{'mart':<36} {'left':>13}  {'right':>13}")
+    for result in results:
+        print(result.line())
+    for mart in missing:
+        print(f"{mart:<36} present on one side only")
+    same = not missing and results and all(r.identical for r in results)
+    print(f"{len(results)} marts compared: {'identical' if same else 'DIFFERENT'}")
+    return 0 if same else 1
 
 
 def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
@@ -108,6 +124,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=100)
     p.add_argument("--max-width", type=int, default=200)
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("compare-exports", help="compare two folders of mart exports (e.g. DuckDB vs Spark)")
+    p.add_argument("left")
+    p.add_argument("right")
+    p.set_defaults(func=cmd_compare_exports)
 
     p = sub.add_parser("checksum", help="row counts and content digests of the archive")
     p.set_defaults(func=cmd_checksum)

@@ -15,11 +15,15 @@ class Settings:
     warehouse: Path
     archive_dir: Path
     gx_dir: Path
+    export_dir: Path
+    spark_dir: Path
+    target: str = "duckdb"
     project_dir: Path = PROJECT_ROOT
 
     @classmethod
     def from_env(cls, **overrides: Path | str | None) -> Settings:
-        """Resolve `$PSTN_RAW_DIR`, `$PSTN_WAREHOUSE`, `$PSTN_ARCHIVE_DIR` and `$PSTN_GX_DIR`.
+        """Resolve `$PSTN_RAW_DIR`, `$PSTN_WAREHOUSE`, `$PSTN_ARCHIVE_DIR`, `$PSTN_GX_DIR`,
+        `$PSTN_EXPORT_DIR`, `$PSTN_SPARK_DIR` and `$PSTN_TARGET` (duckdb or spark).
 
         Relative paths are taken from the current directory and made absolute, so dbt (which
         runs from the project root) sees the same files as the caller.
@@ -33,7 +37,20 @@ class Settings:
         warehouse = pick("warehouse", "PSTN_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")
         archive_dir = pick("archive_dir", "PSTN_ARCHIVE_DIR", warehouse.parent / "archive")
         gx_dir = pick("gx_dir", "PSTN_GX_DIR", warehouse.parent / "gx")
-        return cls(raw_dir=raw_dir, warehouse=warehouse, archive_dir=archive_dir, gx_dir=gx_dir)
+        export_dir = pick("export_dir", "PSTN_EXPORT_DIR", warehouse.parent / "exports")
+        spark_dir = pick("spark_dir", "PSTN_SPARK_DIR", warehouse.parent / "spark")
+        target = str(overrides.get("target") or os.environ.get("PSTN_TARGET") or "duckdb")
+        if target not in ("duckdb", "spark"):
+            raise ValueError(f"PSTN_TARGET must be duckdb or spark, not {target!r}")
+        return cls(
+            raw_dir=raw_dir,
+            warehouse=warehouse,
+            archive_dir=archive_dir,
+            gx_dir=gx_dir,
+            export_dir=export_dir,
+            spark_dir=spark_dir,
+            target=target,
+        )
 
     def dbt_env(self) -> dict[str, str]:
         """The environment a dbt subprocess needs to see the same warehouse and archive."""
@@ -43,6 +60,9 @@ class Settings:
             PSTN_WAREHOUSE=str(self.warehouse),
             PSTN_ARCHIVE_DIR=str(self.archive_dir),
             PSTN_GX_DIR=str(self.gx_dir),
+            PSTN_EXPORT_DIR=str(self.export_dir),
+            PSTN_SPARK_DIR=str(self.spark_dir),
+            PSTN_TARGET=self.target,
             DBT_PROFILES_DIR=str(self.project_dir),
         )
         return env

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {# SPEC 4 rules 1-2: what kind of call it is, where it went, which zone and number type, and its
    billing day and month in var('billing_time_zone'). Every call is kept; calls outside meeting
    dial-out and dial-in are labelled out of scope, never dropped. #}
@@ -154,7 +156,7 @@ final as (
 
     select
         calls_with_destination.*,
-        {{ dbt.date_trunc('month', 'calls_with_destination.billing_date') }} as billing_month,
+        cast({{ dbt.date_trunc('month', 'calls_with_destination.billing_date') }} as date) as billing_month,
         case
             when calls_with_destination.destination_country is null then 'unknown'
             when zone_a_countries.country_code is not null then 'zone_a'

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {# SPEC 4 rules 3, 4 and 9: the organizer's licences on the call's billing day (the latest
    snapshot on or before it), pool eligibility, and the dial-out policy check. The organizer is
    matched by AAD object id, or by UPN for snapshots that carry no ids. #}

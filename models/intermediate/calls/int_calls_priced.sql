@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {# SPEC 4 rules 7, 8 and 11: what each call costs and why.
    * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
      (pool_exhausted) goes to Communications Credits (MCOPSTNPP) if the organizer holds them on the
@@ -112,37 +114,39 @@ calls_rated as (
 
 ),
 
+calls_in_minutes as (
+
+    {# Minutes first, as DECIMAL; money is then only multiplied and added, never divided, so
+       it is exact (DuckDB turns decimal division into DOUBLE; Spark does not). #}
+    select
+        calls_rated.*,
+        cast(billable_seconds / 60.0 as decimal(18, 4)) as billable_minutes,
+        cast(pooled_billable_seconds / 60.0 as decimal(18, 4)) as pooled_billable_minutes
+    from calls_rated
+
+),
+
 final as (
 
     select
-        calls_rated.*,
-        cast(cast(billable_seconds as decimal(18, 4)) / 60 as decimal(18, 4)) as billable_minutes,
+        calls_in_minutes.*,
         case
             when rated_capability = 'MCOPSTNPP' and billable_seconds > 0
-                then cast(
-                    round(cast(billable_seconds as decimal(18, 4)) / 60 * rate_per_minute + rate_connection_fee, 2)
-                    as decimal(18, 2)
-                )
+                then cast(round(billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2))
             else cast(0 as decimal(18, 2))
         end as rated_charge_or_zero,
         case
             when charged_seconds > 0
-                then cast(
-                    round(cast(billable_seconds as decimal(18, 4)) / 60 * rate_per_minute + rate_connection_fee, 2)
-                    as decimal(18, 2)
-                )
+                then cast(round(billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2))
         end as charge_at_credit_rates,
         case
             when pooled_seconds > 0
                 then cast(
-                    round(
-                        cast(pooled_billable_seconds as decimal(18, 4)) / 60 * rate_per_minute + rate_connection_fee, 2
-                    )
-                    as decimal(18, 2)
+                    round(pooled_billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2)
                 )
         end as pooled_value_at_credit_rates,
         rated_capability = 'MCOPSTNPP' and charged_seconds > 0 and rate_per_minute is null as is_missing_rate
-    from calls_rated
+    from calls_in_minutes
 
 )
 

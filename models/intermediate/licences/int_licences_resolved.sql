@@ -96,7 +96,7 @@ final as (
         coalesce(plans_per_user.credits_flag, 0) = 1 as has_communications_credits,
         coalesce(plans_per_user.phone_system_flag, 0) = 1 as has_phone_system,
         snapshot_ranges.snapshot_date as valid_from,
-        {{ dbt.dateadd('day', -1, 'snapshot_ranges.next_snapshot_date') }} as valid_to
+        {{ add_days('snapshot_ranges.next_snapshot_date', -1) }} as valid_to
     from licence_users
     inner join snapshot_ranges
         on licence_users.tenant_id = snapshot_ranges.tenant_id

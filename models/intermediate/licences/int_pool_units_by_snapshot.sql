@@ -60,7 +60,7 @@ purchased_ranged as (
     select
         tenant_id,
         snapshot_date as valid_from,
-        {{ dbt.dateadd('day', -1, 'lead(snapshot_date) over (partition by tenant_id order by snapshot_date)') }} as valid_to,
+        {{ add_days('lead(snapshot_date) over (partition by tenant_id order by snapshot_date)', -1) }} as valid_to,
         purchased_units,
         assigned_units
     from purchased_per_snapshot

@@ -1,9 +1,11 @@
+{{ config(materialized='table') }}
+
 {# SPEC 4 rule 6, set-based. Within (tenant, pool, month) eligible calls are taken in order of
    (start time, UsageId); call i gets clamp(capacity(day of i) - seconds used before it, 0,
    duration). Capacity is constant within a day, so:
    1. the seconds used at the start of each day follow u(k+1) = max(u(k), min(u(k) + demand(k),
-      capacity(k))): a walk over at most 31 daily aggregates, unrolled below (no recursion, no
-      loop over calls; the same SQL on every engine);
+      capacity(k))): a walk over at most 31 daily aggregates (macro pool_used_at_day_start: no
+      recursion and no loop over calls);
    2. inside a day, a running sum of the earlier calls' durations gives each call's share.
    When capacity falls below what is used (licences removed), nothing more is pooled that day;
    when it grows, the pool reopens by the difference. #}
@@ -65,58 +67,9 @@ days as (
 
 ),
 
-month_rows as (
-
-    select
-        tenant_id,
-        pool_capability,
-        billing_month,
-        {%- for day in range(1, 32) %}
-        max(case when day_of_month = {{ day }} then demand_seconds end) as demand_{{ day }},
-        max(case when day_of_month = {{ day }} then capacity_seconds end) as capacity_{{ day }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from days
-    group by tenant_id, pool_capability, billing_month
-
-),
-
-walk_1 as (
-
-    select month_rows.*, cast(0 as {{ dbt.type_bigint() }}) as used_1 from month_rows
-
-),
-{%- for day in range(2, 32) %}
-
-walk_{{ day }} as (
-
-    select
-        walk_{{ day - 1 }}.*,
-        greatest(
-            used_{{ day - 1 }},
-            least(
-                used_{{ day - 1 }} + coalesce(demand_{{ day - 1 }}, 0),
-                coalesce(capacity_{{ day - 1 }}, used_{{ day - 1 }})
-            )
-        ) as used_{{ day }}
-    from walk_{{ day - 1 }}
-
-),
-{%- endfor %}
-
 used_at_day_start as (
 
-    {%- for day in range(1, 32) %}
-    select
-        tenant_id,
-        pool_capability,
-        billing_month,
-        {{ day }} as day_of_month,
-        used_{{ day }} as used_before_day_seconds
-    from walk_31
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {{ pool_used_at_day_start('days') }}
 
 ),
 

@@ -32,7 +32,7 @@ days as (
         tenant_months.tenant_id,
         'MCOMEETADD' as pool_capability,
         tenant_months.billing_month,
-        cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'tenant_months.billing_month') }} as date) as usage_date
+        {{ add_days('tenant_months.billing_month', 'day_offsets.day_offset') }} as usage_date
     from tenant_months
     cross join day_offsets
 
@@ -48,7 +48,7 @@ final as (
         extract(day from days.usage_date) as day_of_month
     from days
     cross join latest_day
-    where {{ dbt.date_trunc('month', 'days.usage_date') }} = days.billing_month
+    where cast({{ dbt.date_trunc('month', 'days.usage_date') }} as date) = days.billing_month
         and days.usage_date <= latest_day.latest_billing_date
 
 )

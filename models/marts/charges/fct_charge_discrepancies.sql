@@ -41,7 +41,7 @@ final as (
                 when abs(coalesce(charge_difference, 0)) > {{ var('reconciliation_tolerance', 0.01) }}
                     then 'charge_differs'
                 else 'capability_differs'
-            end as varchar
+            end as {{ dbt.type_string() }}
         ) as discrepancy_type,
         is_corrected_in_later_export
     from calls

@@ -13,27 +13,27 @@ calls as (
 final as (
 
     select
-        cast(tenant_id as varchar) as tenant_id,
-        cast(usage_id as varchar) as usage_id,
-        cast(call_id as varchar) as call_id,
-        cast(conference_id as varchar) as conference_id,
+        cast(tenant_id as {{ dbt.type_string() }}) as tenant_id,
+        cast(usage_id as {{ dbt.type_string() }}) as usage_id,
+        cast(call_id as {{ dbt.type_string() }}) as call_id,
+        cast(conference_id as {{ dbt.type_string() }}) as conference_id,
         cast(start_at as timestamp) as start_at,
         cast(end_at as timestamp) as end_at,
         cast(duration_seconds as bigint) as duration_seconds,
         cast(billing_date as date) as billing_date,
         cast(billing_month as date) as billing_month,
-        cast(call_type as varchar) as call_type,
-        cast(call_direction as varchar) as call_direction,
-        cast(user_id as varchar) as user_id,
-        cast({{ user_label('user_principal_name') }} as varchar) as user_principal_name,
-        cast({{ user_label('user_display_name') }} as varchar) as user_display_name,
-        cast(department as varchar) as department,
-        cast(user_location as varchar) as user_location,
-        cast(destination_country as varchar) as destination_country,
-        cast(destination_country_source as varchar) as destination_country_source,
-        cast(destination_zone as varchar) as destination_zone,
-        cast(number_type as varchar) as number_type,
-        cast({{ mask_phone_number('callee_number_e164', 'callee_calling_code') }} as varchar) as destination_number_masked,
+        cast(call_type as {{ dbt.type_string() }}) as call_type,
+        cast(call_direction as {{ dbt.type_string() }}) as call_direction,
+        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        cast({{ user_label('user_principal_name') }} as {{ dbt.type_string() }}) as user_principal_name,
+        cast({{ user_label('user_display_name') }} as {{ dbt.type_string() }}) as user_display_name,
+        cast(department as {{ dbt.type_string() }}) as department,
+        cast(user_location as {{ dbt.type_string() }}) as user_location,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(destination_country_source as {{ dbt.type_string() }}) as destination_country_source,
+        cast(destination_zone as {{ dbt.type_string() }}) as destination_zone,
+        cast(number_type as {{ dbt.type_string() }}) as number_type,
+        cast({{ mask_phone_number('callee_number_e164', 'callee_calling_code') }} as {{ dbt.type_string() }}) as destination_number_masked,
         cast(licence_snapshot_date as date) as licence_snapshot_date,
         cast(has_audio_conferencing as boolean) as has_audio_conferencing,
         cast(has_pay_per_minute as boolean) as has_pay_per_minute,
@@ -43,19 +43,19 @@ final as (
         cast(overflow_seconds as bigint) as overflow_seconds,
         {{ seconds_to_minutes('pooled_seconds') }} as pooled_minutes,
         {{ seconds_to_minutes('overflow_seconds') }} as overflow_minutes,
-        cast(rated_capability as varchar) as rated_capability,
-        cast(charge_reason as varchar) as charge_reason,
+        cast(rated_capability as {{ dbt.type_string() }}) as rated_capability,
+        cast(charge_reason as {{ dbt.type_string() }}) as charge_reason,
         cast(charged_seconds as bigint) as charged_seconds,
         cast(billable_minutes as decimal(18, 4)) as billable_minutes,
         cast(rate_per_minute as decimal(18, 6)) as rate_per_minute,
         cast(rate_connection_fee as decimal(18, 6)) as connection_fee,
         cast(rated_charge as decimal(18, 2)) as rated_charge,
         cast(charge_at_credit_rates as decimal(18, 2)) as charge_at_credit_rates,
-        cast(currency as varchar) as currency,
-        cast(reported_capability as varchar) as reported_capability,
+        cast(currency as {{ dbt.type_string() }}) as currency,
+        cast(reported_capability as {{ dbt.type_string() }}) as reported_capability,
         cast(reported_charge as decimal(18, 6)) as reported_charge,
         cast(reported_connection_fee as decimal(18, 6)) as reported_connection_fee,
-        cast(reported_currency as varchar) as reported_currency,
+        cast(reported_currency as {{ dbt.type_string() }}) as reported_currency,
         cast(
             rated_charge - (coalesce(reported_charge, 0) + coalesce(reported_connection_fee, 0)) as decimal(18, 6)
         ) as charge_difference,
@@ -83,7 +83,7 @@ final as (
             )
             as boolean
         ) as has_reported_discrepancy,
-        cast(source_path as varchar) as source_path
+        cast(source_path as {{ dbt.type_string() }}) as source_path
 
     from calls
 

@@ -13,7 +13,7 @@ final as (
     select
         tenant_id,
         billing_month,
-        cast(coalesce(department, '(none)') as varchar) as department,
+        cast(coalesce(department, '(none)') as {{ dbt.type_string() }}) as department,
         currency,
         cast(count(*) as bigint) as calls,
         cast(sum(charged_seconds) as bigint) as charged_seconds,

@@ -39,16 +39,16 @@ crossings as (
 final as (
 
     select
-        cast(tenant_id as varchar) as tenant_id,
-        cast(pool_capability as varchar) as pool_capability,
+        cast(tenant_id as {{ dbt.type_string() }}) as tenant_id,
+        cast(pool_capability as {{ dbt.type_string() }}) as pool_capability,
         cast(billing_month as date) as billing_month,
-        cast(threshold_pct as integer) as threshold_pct,
+        cast(threshold_pct as bigint) as threshold_pct,
         cast(
-            {{ dbt.dateadd('second', 'greatest(threshold_seconds - used_before_call_seconds, 0)', 'start_at') }}
+            {{ add_seconds('start_at', 'greatest(threshold_seconds - used_before_call_seconds, 0)') }}
             as timestamp
         ) as crossed_at,
         cast(usage_date as date) as crossed_on,
-        cast(usage_id as varchar) as usage_id,
+        cast(usage_id as {{ dbt.type_string() }}) as usage_id,
         cast(start_at as timestamp) as call_start_at,
         cast(capacity_seconds as bigint) as pool_seconds,
         {{ seconds_to_minutes('capacity_seconds') }} as pool_minutes,

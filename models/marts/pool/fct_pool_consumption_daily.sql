@@ -86,13 +86,10 @@ projected as (
         case
             when exhausted_by_date is not null then exhausted_by_date
             when mtd_seconds_used > 0
-                then cast(
-                    {{ dbt.dateadd(
-                        'day',
-                        'cast(ceil(remaining_seconds * day_of_month / cast(mtd_seconds_used as double)) as integer)',
-                        'usage_date'
-                    ) }} as date
-                )
+                then {{ add_days(
+                    'usage_date',
+                    'ceil(remaining_seconds * day_of_month / cast(mtd_seconds_used as double))'
+                ) }}
         end as exhaustion_estimate
     from exhaustion
 
@@ -101,11 +98,11 @@ projected as (
 final as (
 
     select
-        cast(tenant_id as varchar) as tenant_id,
-        cast(pool_capability as varchar) as pool_capability,
+        cast(tenant_id as {{ dbt.type_string() }}) as tenant_id,
+        cast(pool_capability as {{ dbt.type_string() }}) as pool_capability,
         cast(usage_date as date) as usage_date,
         cast(billing_month as date) as billing_month,
-        cast(licence_basis as varchar) as licence_basis,
+        cast(licence_basis as {{ dbt.type_string() }}) as licence_basis,
         cast(licensed_users as bigint) as licensed_users,
         cast(minutes_per_user as bigint) as minutes_per_user,
         cast(pool_seconds as bigint) as pool_seconds,
@@ -117,7 +114,7 @@ final as (
         cast(remaining_seconds as bigint) as remaining_seconds,
         {{ seconds_to_minutes('remaining_seconds') }} as remaining_minutes,
         cast(
-            case when pool_seconds > 0 then round(mtd_seconds_used * 100.0 / pool_seconds, 2) end as decimal(9, 2)
+            case when pool_seconds > 0 then {{ percentage('mtd_seconds_used', 'pool_seconds') }} end as decimal(9, 2)
         ) as utilization_pct,
         cast(overflow_seconds as bigint) as overflow_seconds,
         {{ seconds_to_minutes('overflow_seconds') }} as overflow_minutes,
@@ -126,7 +123,7 @@ final as (
         {# Only a date before the pool resets is a forecast worth showing. #}
         cast(
             case
-                when exhaustion_estimate < {{ dbt.dateadd('month', 1, 'billing_month') }} then exhaustion_estimate
+                when exhaustion_estimate < {{ add_months('billing_month', 1) }} then exhaustion_estimate
             end as date
         ) as projected_exhaustion_date
     from projected

@@ -66,8 +66,8 @@ pool_value_single_currency as (
 final as (
 
     select
-        cast(monthly.tenant_id as varchar) as tenant_id,
-        cast(monthly.pool_capability as varchar) as pool_capability,
+        cast(monthly.tenant_id as {{ dbt.type_string() }}) as tenant_id,
+        cast(monthly.pool_capability as {{ dbt.type_string() }}) as pool_capability,
         cast(monthly.billing_month as date) as billing_month,
         cast(monthly.last_usage_date as date) as last_usage_date,
         cast(last_days.licensed_users as bigint) as licensed_users,
@@ -77,7 +77,7 @@ final as (
         {{ seconds_to_minutes('monthly.seconds_used') }} as minutes_used,
         cast(
             case
-                when last_days.pool_seconds > 0 then round(monthly.seconds_used * 100.0 / last_days.pool_seconds, 2)
+                when last_days.pool_seconds > 0 then {{ percentage('monthly.seconds_used', 'last_days.pool_seconds') }}
             end as decimal(9, 2)
         ) as utilization_pct,
         cast(monthly.overflow_seconds as bigint) as overflow_seconds,
@@ -85,7 +85,7 @@ final as (
         cast(monthly.calls as bigint) as calls,
         cast(monthly.exhausted_on as date) as exhausted_on,
         cast(pool_value_single_currency.value_at_credit_rates as decimal(18, 2)) as value_at_credit_rates,
-        cast(pool_value_single_currency.currency as varchar) as value_currency
+        cast(pool_value_single_currency.currency as {{ dbt.type_string() }}) as value_currency
     from monthly
     inner join last_days
         on monthly.tenant_id = last_days.tenant_id
