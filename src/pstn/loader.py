@@ -244,47 +244,25 @@ class Loader:
     ) -> None:
         suffix = suffix or raw.path.suffix.lower()
         chosen = _reader(raw.kind, suffix)
+        file_format = chosen[0] if chosen else "unsupported"
+
+        def reject(reason: str) -> None:
+            self._record(raw, seq, member, digest, len(data), file_format, "rejected", reason)
+
         if raw.kind is None:
-            self._record(
-                raw,
-                seq,
-                member,
-                digest,
-                len(data),
-                "unsupported",
-                "rejected",
-                "not under a cdr/, licenses/ or credits/ folder",
-            )
+            reject("not under a cdr/, licenses/ or credits/ folder")
             return
         if chosen is None:
-            self._record(
-                raw,
-                seq,
-                member,
-                digest,
-                len(data),
-                "unsupported",
-                "rejected",
-                f"unsupported file type '{suffix or raw.path.name}' for {raw.kind}/",
-            )
+            reject(f"unsupported file type '{suffix or raw.path.name}' for {raw.kind}/")
             return
-        file_format, read = chosen
+        read = chosen[1]
         try:
             batches = read(data, member or raw.path.name)
         except FileRejected as exc:
-            self._record(raw, seq, member, digest, len(data), file_format, "rejected", str(exc))
+            reject(str(exc))
             return
-        except Exception as exc:
-            self._record(
-                raw,
-                seq,
-                member,
-                digest,
-                len(data),
-                file_format,
-                "rejected",
-                f"could not be read: {type(exc).__name__}: {exc}",
-            )
+        except Exception as exc:  # one unreadable file must never stop the others
+            reject(f"could not be read: {type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stderr)
             return
         counts = {"rows_read": 0, "rows_kept": 0, "rows_rejected": 0, "rows_duplicate": 0, "rows_conflicting": 0}
@@ -301,17 +279,8 @@ class Loader:
                 batch_counts = self._process(dataset, frame, context, f"{raw.relative}!{member or ''}", outputs)
                 for key, value in batch_counts.items():
                     counts[key] += value
-        except Exception as exc:
-            self._record(
-                raw,
-                seq,
-                member,
-                digest,
-                len(data),
-                file_format,
-                "rejected",
-                f"could not be validated: {type(exc).__name__}: {exc}",
-            )
+        except Exception as exc:  # reject this file, keep going with the others
+            reject(f"could not be validated: {type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stderr)
             return
         for dataset, frames in outputs.items():

@@ -51,6 +51,7 @@ final as (
         cast(rate_connection_fee as decimal(18, 6)) as connection_fee,
         cast(rated_charge as decimal(18, 2)) as rated_charge,
         cast(charge_at_credit_rates as decimal(18, 2)) as charge_at_credit_rates,
+        cast(pooled_value_at_credit_rates as decimal(18, 2)) as pooled_value_at_credit_rates,
         cast(currency as {{ dbt.type_string() }}) as currency,
         cast(reported_capability as {{ dbt.type_string() }}) as reported_capability,
         cast(reported_charge as decimal(18, 6)) as reported_charge,
