@@ -45,7 +45,29 @@ def dbt(settings: Settings, *arguments: str) -> int:
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     extra = ["--full-refresh"] if args.full_refresh else []
-    return dbt(settings, "build", *extra)
+    status = dbt(settings, "build", *extra)
+    if status:
+        print_stored_failures(settings)
+    return status
+
+
+def print_stored_failures(settings: Settings, limit: int = 20) -> None:
+    """After a failed build, show the rows of data-quality tests that store their failures (the
+    missing-rate check names each destination), so the reason is on the screen, not in a table."""
+    results_file = settings.project_dir / "target" / "run_results.json"
+    if settings.target != "duckdb" or not results_file.exists():
+        return
+    import duckdb
+
+    results = json.loads(results_file.read_text())["results"]
+    failed = [r for r in results if r.get("status") == "fail" and r.get("relation_name")]
+    if not failed:
+        return
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        for result in failed:
+            name = result["unique_id"].split(".")[-1]
+            print(f"\n{name} failed; the rows that need attention:")
+            con.sql(f"select * from {result['relation_name']} limit {limit}").show(max_width=200)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ BIG = 5_000_000
 UTILISATION = (0.62, 0.95, 2.40, 0.72, 0.90, 0.50)
 # Share of Zone A dial-out that turns out pool-eligible (pay-per-minute organizers are not; weekends are quiet).
 ELIGIBLE_SHARE = 0.86
+# Rows of every kind per Zone A dial-out call (_day_calls: outside 0.10, premium 0.03, dial-in 0.60, other 0.80).
+CALLS_PER_ZONE_A_CALL = 1 + 0.10 + 0.03 + 0.60 + 0.80
 MEAN_DIAL_OUT_SECONDS = 420
 DEPARTMENTS = ("Sales", "Support", "Engineering", "Finance", "Marketing", "HR")
 FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam")
@@ -264,8 +266,7 @@ class Generator:
         self.months = spec.months or DEFAULT_MONTHS
         self.first_month = date(2024, 1, 1)
         self.licences = ContosoLicences(self.users, self.first_month)
-        default_rows = self._expected_rows(1.0)
-        self.scale = (spec.calls / default_rows) if spec.calls else 1.0
+        self.scale = (spec.calls / self._expected_rows()) if spec.calls else 1.0
         self.big = bool(spec.calls and spec.calls > BIG)
         self.stats: dict[str, int] = {}
 
@@ -281,12 +282,26 @@ class Generator:
             location,
         )
 
-    def _expected_rows(self, scale: float) -> float:
+    def _months(self) -> list[tuple[date, int]]:
+        """(first day, index) of every month written; the two 2019 months have negative indexes."""
+        legacy = [(date(2019, 11, 1), -1), (date(2019, 12, 1), -2)]
+        return legacy + [(m, k) for k, m in enumerate(_month_starts(self.first_month, self.months))]
+
+    def _zone_a_mean(self, day: date, k: int) -> float:
+        """Expected Zone A dial-out calls on a weekday of month k, before scaling."""
+        utilisation = UTILISATION[k % len(UTILISATION)] if k >= 0 else 0.5
+        days_in_month = calendar.monthrange(day.year, day.month)[1]
+        monthly_seconds = len(self.licences.audio_conferencing_users(day)) * 60 * 60
+        return utilisation * monthly_seconds / MEAN_DIAL_OUT_SECONDS / (days_in_month * 0.76 * ELIGIBLE_SHARE)
+
+    def _expected_rows(self) -> float:
+        """Expected call rows at scale 1, from the same formula the generator draws from."""
         total = 0.0
-        for k, start in enumerate(_month_starts(self.first_month, self.months)):
-            capacity_min = len(self.licences.audio_conferencing_users(start)) * 60
-            zone_a = UTILISATION[k % len(UTILISATION)] * capacity_min * 60 / MEAN_DIAL_OUT_SECONDS
-            total += zone_a * 2.55 * scale
+        for month_start, k in self._months():
+            for d in range(calendar.monthrange(month_start.year, month_start.month)[1]):
+                day = month_start + timedelta(days=d)
+                weekday_factor = 0.15 if day.weekday() >= 5 else 1.0
+                total += self._zone_a_mean(day, k) * weekday_factor * CALLS_PER_ZONE_A_CALL
         return max(total, 1.0)
 
     # -- calls -------------------------------------------------------------------------------
@@ -454,18 +469,11 @@ class Generator:
         )
 
     def _month_calls(self, month_start: date, k: int) -> Iterator[tuple[date, pl.DataFrame]]:
-        capacity_days = calendar.monthrange(month_start.year, month_start.month)[1]
-        utilisation = UTILISATION[k % len(UTILISATION)] if k >= 0 else 0.5
         pool = {"used": 0, "capacity": 0}
-        for d in range(capacity_days):
+        for d in range(calendar.monthrange(month_start.year, month_start.month)[1]):
             day = month_start + timedelta(days=d)
-            ac = len(self.licences.audio_conferencing_users(day))
-            pool["capacity"] = ac * _allotment_seconds(day, "US")
-            monthly_minutes = ac * 60
-            per_day = (
-                utilisation * monthly_minutes * 60 / MEAN_DIAL_OUT_SECONDS / (capacity_days * 0.76 * ELIGIBLE_SHARE)
-            ) * self.scale
-            frame = self._day_calls(day, per_day, pool)
+            pool["capacity"] = len(self.licences.audio_conferencing_users(day)) * _allotment_seconds(day, "US")
+            frame = self._day_calls(day, self._zone_a_mean(day, k) * self.scale, pool)
             if not frame.is_empty():
                 yield day, frame
 
@@ -484,8 +492,7 @@ class Generator:
     def _write_default_calls(self) -> None:
         cdr = self.out / "cdr"
         cdr.mkdir(parents=True, exist_ok=True)
-        legacy = [(date(2019, 11, 1), -1), (date(2019, 12, 1), -2)]
-        months = legacy + [(m, k) for k, m in enumerate(_month_starts(self.first_month, self.months))]
+        months = self._months()
         progress = None
         if self.spec.calls and self.spec.calls >= 1_000_000:
             from tqdm import tqdm
@@ -498,26 +505,30 @@ class Generator:
             # An export overlaps the previous one by two days when both come from the same source.
             adjacent = previous is not None and _month_starts(previous[0], 2)[1] == month_start
             overlap = carry if adjacent and previous[1] == FAMILY[fmt] else []
-            frames: list[pl.DataFrame] = list(overlap)
-            days = list(self._month_calls(month_start, k))
-            for _, frame in days:
-                frames.append(frame)
-                self._count("call_rows", frame.height)
-                if progress:
-                    progress.update(frame.height)
-            carry = [f for _, f in days[-2:]]
+            if self.big:
+                carry = self._stream_month_csv(cdr, month_start, k, overlap, progress)
+            else:
+                frames: list[pl.DataFrame] = list(overlap)
+                days = list(self._month_calls(month_start, k))
+                for _, frame in days:
+                    frames.append(frame)
+                    self._count("call_rows", frame.height)
+                    if progress:
+                        progress.update(frame.height)
+                carry = [f for _, f in days[-2:]]
+                month = pl.concat(frames) if frames else pl.DataFrame(schema={h: pl.String for h in ADMIN_HEADERS})
+                if k == 0:
+                    month = pl.concat([month, self._bad_rows(month)])
+                self._write_export(cdr, month_start, fmt, month)
+                if k == 0:
+                    self._write_correction(cdr, month)
             previous = (month_start, FAMILY[fmt])
-            month = pl.concat(frames) if frames else pl.DataFrame(schema={h: pl.String for h in ADMIN_HEADERS})
-            if k == 0:
-                month = self._with_bad_rows(month)
-            self._write_export(cdr, month_start, fmt, month)
-            if k == 0:
-                self._write_correction(cdr, month)
             self._count("overlap_rows", sum(f.height for f in overlap))
         if progress:
             progress.close()
 
-    def _with_bad_rows(self, month: pl.DataFrame) -> pl.DataFrame:
+    def _bad_rows(self, month: pl.DataFrame) -> pl.DataFrame:
+        """Six rows the loader must quarantine, each with one defect, made from a real row."""
         template = month.row(0, named=True)
         bad = []
         for change in (
@@ -530,7 +541,28 @@ class Generator:
         ):
             bad.append({**template, "UsageId": _guid(self.rng), **change})
         self._count("bad_rows", len(bad))
-        return pl.concat([month, pl.DataFrame(bad, schema=month.schema)])
+        return pl.DataFrame(bad, schema=month.schema)
+
+    def _stream_month_csv(
+        self, cdr: Path, month_start: date, k: int, overlap: list[pl.DataFrame], progress: object | None
+    ) -> list[pl.DataFrame]:
+        """Large sizes: every day is appended to the month's export as soon as it is made, so
+        memory holds one day at a time. Returns the last two days (the next export's overlap)."""
+        last_days: list[pl.DataFrame] = []
+        with (cdr / f"PSTN.calls.{month_start:%Y-%m}.csv").open("w", encoding="utf-8", newline="") as handle:
+            handle.write(",".join(ADMIN_HEADERS) + "\n")
+            for frame in overlap:
+                frame.write_csv(handle, include_header=False)
+            for _, frame in self._month_calls(month_start, k):
+                frame.write_csv(handle, include_header=False)
+                self._count("call_rows", frame.height)
+                if progress:
+                    progress.update(frame.height)
+                if k == 0 and not last_days:
+                    self._bad_rows(frame).write_csv(handle, include_header=False)
+                last_days = [*last_days[-1:], frame]
+        self._count("files_csv", 1)
+        return last_days
 
     def _write_correction(self, cdr: Path, month: pl.DataFrame) -> None:
         """A later re-export of three January calls whose charges Microsoft corrected."""

@@ -242,3 +242,31 @@ def test_numbers_are_masked_in_the_marts(built):
         )
     }
     assert "callee_number" not in columns and "caller_number" not in columns
+
+
+def test_a_missing_rate_fails_the_build_and_names_the_destination(tmp_path):
+    """SPEC 4.8: a chargeable call whose destination has no rate is a data-quality failure that
+    names the destination, never a silent zero."""
+    raw = tmp_path / "raw"
+    (raw / "cdr").mkdir(parents=True)
+    (raw / "licenses").mkdir()
+    header = (
+        "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
+        "Destination Number,Charge,Currency,Capability\n"
+    )
+    (raw / "cdr" / "export.csv").write_text(
+        header
+        + "aq-1,conf_out,2024-02-10T10:00:00Z,2024-02-10T10:05:00Z,300,u1,Antarctica,+6721234567,0,USD,MCOPSTNPP\n"
+        + "us-1,conf_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,MCOMEETADD\n"
+    )
+    (raw / "licenses" / "licences_2024-02-01.csv").write_text("user_id,sku_part_numbers\nu1,SPE_E5;MCOPSTNC\n")
+    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"))
+    env.pop("PSTN_ARCHIVE_DIR", None)
+    result = pstn(env, "run")
+    assert result.returncode != 0
+    assert "assert_every_charged_call_has_a_rate" in result.stdout
+    failure = result.stdout[result.stdout.index("the rows that need attention") :]
+    assert "AQ" in failure and "standard" in failure and "2024-02-10" in failure
+    # The call is kept, flagged, with a null charge rather than a zero.
+    rows = query(tmp_path, "select is_missing_rate, rated_charge from marts.fct_pstn_calls where usage_id = 'aq-1'")
+    assert rows == [(True, None)]

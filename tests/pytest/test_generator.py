@@ -78,3 +78,28 @@ def test_sample_covers_the_pool_scenario(tmp_path):
         ).height
         > 0
     )
+
+
+def test_large_sizes_stream_admin_center_csv_day_by_day(tmp_path, monkeypatch):
+    """Above the BIG threshold only admin-center CSV is written, one day at a time, with the
+    overlaps and the bad rows still there (the threshold is lowered so the test stays small)."""
+    from pstn import generate as generate_module
+
+    monkeypatch.setattr(generate_module, "BIG", 1_000)
+    stats = generate(tmp_path, SampleSpec(seed=5, users=60, months=2, calls=4_000))
+    cdr = sorted(p.name for p in (tmp_path / "cdr").glob("*") if p.is_file())
+    assert cdr == [
+        "PSTN.calls.2019-11.csv",
+        "PSTN.calls.2019-12.csv",
+        "PSTN.calls.2024-01.csv",
+        "PSTN.calls.2024-02.csv",
+    ]
+    january = pl.read_csv(tmp_path / "cdr" / "PSTN.calls.2024-01.csv", infer_schema=False)
+    february = pl.read_csv(tmp_path / "cdr" / "PSTN.calls.2024-02.csv", infer_schema=False)
+    assert january.columns == february.columns and len(january.columns) == 20
+    assert stats["bad_rows"] == 6 and january.filter(pl.col("Call Type") == "conf_sideways").height == 1
+    shared = set(january.get_column("UsageId")) & set(february.get_column("UsageId"))
+    assert 0 < len(shared) <= stats["overlap_rows"]  # February's export repeats January's last two days
+    assert 3_000 < stats["call_rows"] < 5_500
+    snapshots = sorted(p.name for p in (tmp_path / "licenses").glob("licences_2024-01-*.csv"))
+    assert snapshots == ["licences_2024-01-01.csv", "licences_2024-01-15.csv"]

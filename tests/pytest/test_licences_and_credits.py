@@ -8,6 +8,9 @@ from decimal import Decimal
 
 import polars as pl
 
+import pytest
+from pstn.licences import USER_COLUMNS
+
 USERS_CSV = (
     "user_id,user_principal_name,display_name,usage_location,department,sku_part_numbers,dial_out_policy\n"
     "u1,Ada@Contoso.example,Ada,US,Sales,SPE_E5; mcopstnc,DialoutCPCZoneAPSTNDomestic\n"
@@ -161,3 +164,54 @@ def test_licence_and_credit_row_rejections(landing):
     ):
         assert expected in reasons
     assert landing.quarantine().filter(pl.col("dataset") == "licence_users").height == 4
+
+
+LICENCE_ALIASES = [(column.name, alias) for column in USER_COLUMNS for alias in column.aliases[1:]]
+
+
+@pytest.mark.parametrize(("canonical", "alias"), LICENCE_ALIASES, ids=[f"{c}:{a}" for c, a in LICENCE_ALIASES])
+def test_every_licence_header_alias(landing, canonical, alias):
+    values = {
+        "snapshot_date": "2024-03-01",
+        "user_id": "u1",
+        "user_principal_name": "ada@contoso.example",
+        "display_name": "Ada",
+        "usage_location": "US",
+        "department": "Sales",
+        "sku_part_numbers": "SPE_E5",
+        "dial_out_policy": "DialoutCPCandPSTNInternational",
+    }
+    headers = [alias if name == canonical else name for name in values]
+    landing.write("licenses/snapshot.csv", ",".join(headers) + "\n" + ",".join(values.values()) + "\n")
+    assert landing.load().rows_kept == 1
+    row = landing.archive.read("licence_users").row(0, named=True)
+    expected = date(2024, 3, 1) if canonical == "snapshot_date" else values[canonical]
+    if canonical == "usage_location":
+        expected = "US"
+    assert row[canonical] == expected
+
+
+CREDIT_ALIASES = [
+    ("funded_at", "date"),
+    ("funded_at", "purchased_at"),
+    ("kind", "type"),
+]
+
+
+@pytest.mark.parametrize(("canonical", "alias"), CREDIT_ALIASES)
+def test_credit_header_aliases(landing, canonical, alias):
+    headers = {"funded_at": "funded_at", "amount": "amount", "currency": "currency", "kind": "kind"}
+    headers[canonical] = alias
+    landing.write("credits/f.csv", ",".join(headers.values()) + "\n2024-01-05,10,USD,manual\n")
+    assert landing.load().rows_kept == 1
+
+
+def test_auto_recharge_header_aliases(landing):
+    landing.write("credits/ar.csv", "auto_recharge_trigger,auto_recharge_amount,valid_from\n5,25,2024-01-01\n")
+    assert landing.load().rows_kept == 1
+    row = landing.archive.read("credit_settings").row(0, named=True)
+    assert (row["trigger_amount"], row["recharge_amount"], row["effective_from"]) == (
+        Decimal("5"),
+        Decimal("25"),
+        date(2024, 1, 1),
+    )
