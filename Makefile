@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup run test lint load build sample clean
+.PHONY: setup run test lint load build sample nightly rollback clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,12 @@ load: setup
 
 build: setup
 	$(BIN)/pstn build
+
+nightly: setup
+	$(BIN)/pstn nightly
+
+rollback: setup
+	$(BIN)/pstn rollback
 
 sample: setup
 	$(BIN)/pstn generate --out $${PSTN_RAW_DIR:-data/raw}

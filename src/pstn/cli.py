@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,10 +37,13 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 def dbt(settings: Settings, *arguments: str) -> int:
     """Run dbt from the project root with the committed profiles.yml and this run's paths."""
     executable = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
-    for folder in (settings.warehouse.parent, settings.export_dir, settings.spark_dir):
+    folders = [settings.warehouse.parent, settings.export_dir]
+    if settings.target == "spark":
+        folders.append(settings.spark_dir)
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     command = [executable, *arguments, "--project-dir", str(settings.project_dir)]
-    print("+ " + " ".join(command[:2] + list(arguments[1:])), flush=True)
+    print("+ dbt " + " ".join(arguments), flush=True)
     return subprocess.call(command, cwd=settings.project_dir, env=settings.dbt_env())
 
 
@@ -109,6 +113,19 @@ def cmd_compare_exports(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
+def cmd_nightly(settings: Settings, args: argparse.Namespace) -> int:
+    from pstn.nightly import Nightly
+
+    webhook = args.webhook_url or os.environ.get("PSTN_WEBHOOK_URL")
+    return Nightly(settings, webhook_url=webhook, max_age_hours=args.max_age_hours).run()
+
+
+def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    from pstn.nightly import rollback
+
+    return rollback(settings)
+
+
 def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.archive import Archive
 
@@ -151,6 +168,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("left")
     p.add_argument("right")
     p.set_defaults(func=cmd_compare_exports)
+
+    p = sub.add_parser("nightly", help="unattended: load, build a candidate, test, publish atomically, alert")
+    p.add_argument("--webhook-url", help="Teams/Slack incoming webhook (default $PSTN_WEBHOOK_URL)")
+    p.add_argument("--max-age-hours", type=float, default=48.0, help="alert when the newest call is older")
+    p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser("rollback", help="publish the previous nightly's warehouse and exports again")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("checksum", help="row counts and content digests of the archive")
     p.set_defaults(func=cmd_checksum)

@@ -116,14 +116,21 @@ def _columns(rule: Rule) -> tuple[str, ...]:
     return rule.column if isinstance(rule.column, tuple) else (rule.column,)
 
 
+def quiet_gx():
+    """great_expectations, imported with its logging, warnings and progress bars turned down."""
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="great_expectations")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    return gx
+
+
 class Validator:
     """A file-backed GX project under `gx_dir`, one checkpoint per dataset."""
 
     def __init__(self, gx_dir: Path) -> None:
-        import great_expectations as gx
-
-        logging.getLogger("great_expectations").setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", module="great_expectations")
+        gx = quiet_gx()
         self._gx = gx
         gx_dir.mkdir(parents=True, exist_ok=True)
         self.context = gx.get_context(mode="file", project_root_dir=str(gx_dir))

@@ -23,7 +23,8 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: Path | str | None) -> Settings:
         """Resolve `$PSTN_RAW_DIR`, `$PSTN_WAREHOUSE`, `$PSTN_ARCHIVE_DIR`, `$PSTN_GX_DIR`,
-        `$PSTN_EXPORT_DIR`, `$PSTN_SPARK_DIR` and `$PSTN_TARGET` (duckdb or spark).
+        `$PSTN_EXPORT_DIR`, `$PSTN_SPARK_DIR`, `$PSTN_TARGET` (duckdb or spark) and
+        `$PSTN_PROJECT_DIR` (the dbt project; this checkout by default).
 
         Relative paths are taken from the current directory and made absolute, so dbt (which
         runs from the project root) sees the same files as the caller.
@@ -42,7 +43,9 @@ class Settings:
         target = str(overrides.get("target") or os.environ.get("PSTN_TARGET") or "duckdb")
         if target not in ("duckdb", "spark"):
             raise ValueError(f"PSTN_TARGET must be duckdb or spark, not {target!r}")
+        project_dir = pick("project_dir", "PSTN_PROJECT_DIR", PROJECT_ROOT)
         return cls(
+            project_dir=project_dir,
             raw_dir=raw_dir,
             warehouse=warehouse,
             archive_dir=archive_dir,

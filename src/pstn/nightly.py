@@ -1,0 +1,526 @@
+"""The unattended nightly build (issue 6): load, check, build into a candidate, validate, publish
+atomically, export, alert, summarise. Yesterday's published data is never touched until the new
+warehouse has passed every test; readers holding the published file open keep reading the file
+they opened (a rename swaps the directory entry, not their inode)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pstn.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ALREADY_RUNNING = 75  # EX_TEMPFAIL: try again later
+
+
+class NightlyError(Exception):
+    """A step failed; the message says which and why. Published data is untouched."""
+
+
+@dataclass
+class NightlyPaths:
+    settings: Settings
+    run_id: str
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(os.environ.get("PSTN_NIGHTLY_DIR") or self.settings.warehouse.parent / "nightly")
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "nightly.lock"
+
+    @property
+    def candidate(self) -> Path:
+        return self.settings.warehouse.with_name(self.settings.warehouse.name + ".building")
+
+    @property
+    def previous(self) -> Path:
+        return self.settings.warehouse.with_name(self.settings.warehouse.name + ".previous")
+
+    @property
+    def export_versions(self) -> Path:
+        return self.settings.export_dir.with_name(self.settings.export_dir.name + ".versions")
+
+    @property
+    def candidate_exports(self) -> Path:
+        return self.export_versions / self.run_id
+
+    @property
+    def alerts_file(self) -> Path:
+        return Path(os.environ.get("PSTN_ALERTS_FILE") or self.state_dir / "alerts.jsonl")
+
+    @property
+    def alerts_sent(self) -> Path:
+        return self.state_dir / "alerts_sent.json"
+
+    @property
+    def webhook_pending(self) -> Path:
+        return self.state_dir / "webhook_pending.jsonl"
+
+
+@dataclass
+class Summary:
+    run_id: str
+    started_at: str
+    status: str = "running"
+    error: str | None = None
+    steps: list[dict] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, default=str)
+
+
+class Nightly:
+    def __init__(self, settings: Settings, webhook_url: str | None = None, max_age_hours: float = 48.0) -> None:
+        self.settings = settings
+        self.webhook_url = webhook_url
+        self.max_age_hours = max_age_hours
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
+        self.paths = NightlyPaths(settings, self.run_id)
+        self.summary = Summary(self.run_id, datetime.now(UTC).isoformat())
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> int:
+        # A disk that refuses writes must give an error message, not a silent kill.
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            self.paths.state_dir.mkdir(parents=True, exist_ok=True)
+            lock = self._lock()
+        except OSError as exc:
+            return self._fail(f"cannot write the nightly state folder {self.paths.state_dir}: {exc}")
+        if lock is None:
+            holder = self.paths.lock_file.read_text().strip() if self.paths.lock_file.exists() else "?"
+            print(f"another nightly is already running ({holder}); this one did not start", file=sys.stderr)
+            return EXIT_ALREADY_RUNNING
+        try:
+            self._run_steps()
+            self.summary.status = "succeeded"
+            return EXIT_OK
+        except NightlyError as exc:
+            return self._fail(str(exc))
+        except Exception as exc:  # the summary must always be written
+            return self._fail(f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            self._cleanup_candidate()
+            self._write_summary()
+            with contextlib.suppress(OSError):
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                lock.close()
+
+    def _run_steps(self) -> None:
+        with self._step("preflight"):
+            self._preflight()
+        with self._step("load"):
+            report = self._load()
+        with self._step("freshness"):
+            self._freshness()
+        with self._step("build"):
+            self._build_candidate()
+        with self._step("validate_marts"):
+            self._validate_marts()
+        with self._step("focus_export"):
+            self._focus_export()
+        with self._step("docs"):
+            self._docs()
+        with self._step("publish"):
+            self._publish()
+        with self._step("alerts"):
+            self._alerts(report)
+
+    def _fail(self, message: str) -> int:
+        self.summary.status = "failed"
+        self.summary.error = message
+        print(f"nightly FAILED: {message}", file=sys.stderr)
+        print("the published warehouse and exports were left as they were", file=sys.stderr)
+        with contextlib.suppress(Exception):
+            self._record_alerts([self._alert("data_quality", None, None, f"nightly build failed: {message}")])
+        return EXIT_FAILED
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        print(f"[nightly {self.run_id}] {name} ...", flush=True)
+        entry = {"step": name, "status": "running"}
+        self.summary.steps.append(entry)
+        try:
+            yield
+            entry["status"] = "ok"
+        except Exception:
+            entry["status"] = "failed"
+            raise
+        finally:
+            entry["seconds"] = round(time.monotonic() - started, 2)
+            print(f"[nightly {self.run_id}] {name}: {entry['status']} in {entry['seconds']} s", flush=True)
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _lock(self):
+        handle = self.paths.lock_file.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat()}\n")
+        handle.flush()
+        return handle
+
+    def _preflight(self) -> None:
+        raw = self.settings.raw_dir
+        if not raw.exists():
+            raise NightlyError(f"landing folder {raw} does not exist (set PSTN_RAW_DIR)")
+        if not raw.is_dir():
+            raise NightlyError(f"landing folder {raw} is not a folder")
+        try:
+            next(raw.iterdir(), None)
+        except OSError as exc:
+            raise NightlyError(f"landing folder {raw} cannot be read: {exc}") from exc
+
+    def _load(self):
+        from pstn.loader import load
+
+        try:
+            report = load(self.settings)
+        except OSError as exc:
+            raise NightlyError(f"loading failed writing the archive: {exc}") from exc
+        print(report.summary())
+        self.summary.facts.update(
+            rows_read=report.rows_read,
+            rows_kept=report.rows_kept,
+            rows_rejected=report.rows_rejected,
+            files_loaded=report.units_loaded,
+            files_rejected=report.units_rejected,
+        )
+        return report
+
+    def _freshness(self) -> None:
+        import duckdb
+
+        glob = self.settings.archive_dir / "calls" / "**" / "*.parquet"
+        with duckdb.connect() as con:
+            newest = con.execute(f"select max(start_at) from read_parquet('{glob}', union_by_name = true)").fetchone()[
+                0
+            ]
+        if newest is None:
+            raise NightlyError("the archive holds no call records: nothing to build")
+        age = (datetime.now(UTC).replace(tzinfo=None) - newest).total_seconds() / 3600
+        self.summary.facts.update(newest_call_at=newest.isoformat(), newest_call_age_hours=round(age, 1))
+        self.summary.facts["is_stale"] = age > self.max_age_hours
+
+    def _build_candidate(self) -> None:
+        from pstn.cli import dbt
+
+        self._cleanup_candidate()
+        try:
+            if self.settings.warehouse.exists():
+                shutil.copy2(self.settings.warehouse, self.paths.candidate)
+            self.paths.candidate_exports.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NightlyError(f"cannot write the candidate warehouse {self.paths.candidate}: {exc}") from exc
+        candidate = self._candidate_settings()
+        status = dbt(candidate, "build")
+        results = self._run_results()
+        self.summary.facts.update(results)
+        if status != 0:
+            raise NightlyError(
+                f"dbt build failed ({results.get('errors', '?')} errors, {results.get('failures', '?')} test "
+                "failures); see the log above and target/run_results.json"
+            )
+
+    def _candidate_settings(self) -> Settings:
+        return Settings.from_env(
+            raw_dir=self.settings.raw_dir,
+            warehouse=self.paths.candidate,
+            project_dir=self.settings.project_dir,
+            archive_dir=self.settings.archive_dir,
+            gx_dir=self.settings.gx_dir,
+            export_dir=self.paths.candidate_exports,
+            spark_dir=self.settings.spark_dir,
+            target="duckdb",
+        )
+
+    def _run_results(self) -> dict:
+        path = self.settings.project_dir / "target" / "run_results.json"
+        if not path.exists():
+            return {}
+        results = json.loads(path.read_text())["results"]
+
+        def count(kinds: tuple[str, ...], status: str) -> int:
+            return sum(1 for r in results if r["unique_id"].split(".")[0] in kinds and r["status"] == status)
+
+        return {
+            "models_built": count(("model",), "success"),
+            "tests_passed": count(("test", "unit_test"), "pass"),
+            "failures": count(("test", "unit_test"), "fail"),
+            "errors": sum(1 for r in results if r["status"] == "error"),
+        }
+
+    def _validate_marts(self) -> None:
+        from pstn.mart_checks import validate_marts
+
+        problems = validate_marts(self.paths.candidate)
+        self.summary.facts["mart_expectations_failed"] = len(problems)
+        if problems:
+            raise NightlyError("Great Expectations found problems in the marts: " + "; ".join(problems[:10]))
+
+    def _focus_export(self) -> None:
+        from pstn.focus import write_focus_export
+
+        rows = write_focus_export(self.paths.candidate, self.paths.candidate_exports / "focus")
+        self.summary.facts["focus_rows"] = rows
+
+    def _docs(self) -> None:
+        from pstn.cli import dbt
+
+        if dbt(self._candidate_settings(), "docs", "generate", "--static") != 0:
+            raise NightlyError("dbt docs generate failed")
+        docs = self.paths.candidate_exports / "docs"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.settings.project_dir / "target" / "static_index.html", docs / "index.html")
+
+    def _publish(self) -> None:
+        published = self.settings.warehouse
+        published.parent.mkdir(parents=True, exist_ok=True)
+        _checkpoint(self.paths.candidate)
+        if published.exists():
+            staging = self.paths.previous.with_name(self.paths.previous.name + ".tmp")
+            staging.unlink(missing_ok=True)
+            os.link(published, staging)  # the same inode: the previous warehouse, kept for rollback
+            os.replace(staging, self.paths.previous)
+        os.replace(self.paths.candidate, published)
+        _fsync_dir(published.parent)
+        previous_exports = _swap_symlink(self.settings.export_dir, self.paths.candidate_exports)
+        _prune_versions(self.paths.export_versions, keep={self.paths.candidate_exports, previous_exports})
+        self.summary.facts.update(published=str(published), exports=str(self.paths.candidate_exports))
+
+    # -- alerts ----------------------------------------------------------------------------------
+    def _alert(self, kind: str, tenant: str | None, month: str | None, message: str, key: str | None = None) -> dict:
+        return {
+            "id": key or f"{kind}|{tenant}|{month}|{self.run_id}",
+            "kind": kind,
+            "tenant_id": tenant,
+            "billing_month": month,
+            "message": message,
+            "detected_at": datetime.now(UTC).isoformat(),
+            "run_id": self.run_id,
+        }
+
+    def _alerts(self, report) -> None:
+        import duckdb
+
+        alerts = []
+        with duckdb.connect(str(self.settings.warehouse), read_only=True) as con:
+            for tenant, month, pct, crossed_at, mtd, pool in con.execute(
+                "select tenant_id, cast(billing_month as varchar), threshold_pct, crossed_at, mtd_minutes_used, "
+                "pool_minutes from marts.fct_pool_alerts order by crossed_at"
+            ).fetchall():
+                alerts.append(
+                    self._alert(
+                        "pool_threshold",
+                        tenant,
+                        month,
+                        f"Teams dial-out pool of {tenant} reached {pct} % on {crossed_at:%Y-%m-%d %H:%M} UTC "
+                        f"({float(mtd):,.0f} of {float(pool):,.0f} minutes used in {month[:7]}).",
+                        key=f"pool_threshold|{tenant}|{month}|{pct}",
+                    )
+                )
+            for tenant, month, projected, remaining in con.execute(
+                """
+                with latest_day as (
+                    select * from marts.fct_pool_consumption_daily
+                    qualify row_number() over (partition by tenant_id, pool_capability order by usage_date desc) = 1
+                )
+                select tenant_id, cast(billing_month as varchar), projected_exhaustion_date, remaining_minutes
+                from latest_day
+                where not is_exhausted and projected_exhaustion_date is not null
+                """
+            ).fetchall():
+                alerts.append(
+                    self._alert(
+                        "pool_forecast",
+                        tenant,
+                        month,
+                        f"At the month-to-date rate the dial-out pool of {tenant} runs out on {projected} "
+                        f"({float(remaining):,.0f} minutes left).",
+                        key=f"pool_forecast|{tenant}|{month}|{projected}",
+                    )
+                )
+            for tenant, month, calls in con.execute(
+                "select tenant_id, cast(billing_month as varchar), count(*) from marts.fct_pstn_calls "
+                "where is_blocked group by all order by all"
+            ).fetchall():
+                alerts.append(
+                    self._alert(
+                        "blocked_calls",
+                        tenant,
+                        month,
+                        f"{calls} calls of {tenant} in {month[:7]} needed Communications Credits the organizer did "
+                        "not hold (blocked).",
+                        key=f"blocked_calls|{tenant}|{month}|{calls}",
+                    )
+                )
+        if report.units_rejected or report.rows_rejected:
+            alerts.append(
+                self._alert(
+                    "data_quality",
+                    None,
+                    None,
+                    f"this load rejected {report.units_rejected} files and quarantined {report.rows_rejected} rows "
+                    "(see marts.rpt_ingest_rejections).",
+                )
+            )
+        if self.summary.facts.get("is_stale"):
+            alerts.append(
+                self._alert(
+                    "data_quality",
+                    None,
+                    None,
+                    f"the newest call is {self.summary.facts['newest_call_age_hours']} hours old "
+                    f"(more than {self.max_age_hours}): is the export or the fetcher still running?",
+                    key=f"stale|{self.summary.facts['newest_call_at']}",
+                )
+            )
+        new = self._record_alerts(alerts)
+        self.summary.facts["alerts_new"] = len(new)
+        self.summary.facts["webhook"] = self._deliver(new)
+
+    def _record_alerts(self, alerts: list[dict]) -> list[dict]:
+        """Append the alerts not raised before to the alerts file; queue them for the webhook."""
+        sent = set(json.loads(self.paths.alerts_sent.read_text())) if self.paths.alerts_sent.exists() else set()
+        new = [a for a in alerts if a["id"] not in sent]
+        if not new:
+            return []
+        self.paths.alerts_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.paths.alerts_file.open("a", encoding="utf-8") as handle:
+            for alert in new:
+                handle.write(json.dumps(alert) + "\n")
+        with self.paths.webhook_pending.open("a", encoding="utf-8") as handle:
+            for alert in new:
+                handle.write(json.dumps(alert) + "\n")
+        _write_json_atomically(self.paths.alerts_sent, sorted(sent | {a["id"] for a in new}))
+        return new
+
+    def _deliver(self, new: list[dict]) -> str:
+        """Post every pending alert (this run's and earlier undelivered ones); keep what fails."""
+        pending_file = self.paths.webhook_pending
+        if not self.webhook_url:
+            pending_file.unlink(missing_ok=True)
+            return "not configured"
+        pending = (
+            [json.loads(line) for line in pending_file.read_text().splitlines() if line.strip()]
+            if (pending_file.exists())
+            else []
+        )
+        if not pending:
+            return "nothing to send"
+        from pstn.webhook import post_alerts
+
+        undelivered = post_alerts(self.webhook_url, pending)
+        if undelivered:
+            _write_lines_atomically(pending_file, [json.dumps(a) for a in undelivered])
+            print(f"webhook: {len(undelivered)} alerts kept for the next run", file=sys.stderr)
+            return f"{len(pending) - len(undelivered)} sent, {len(undelivered)} kept for the next run"
+        pending_file.unlink(missing_ok=True)
+        return f"{len(pending)} sent"
+
+    # -- housekeeping ----------------------------------------------------------------------------
+    def _cleanup_candidate(self) -> None:
+        for path in (self.paths.candidate, self.paths.candidate.with_name(self.paths.candidate.name + ".wal")):
+            path.unlink(missing_ok=True)
+        if self.summary.status != "succeeded" and self.paths.candidate_exports.exists():
+            shutil.rmtree(self.paths.candidate_exports, ignore_errors=True)
+
+    def _write_summary(self) -> None:
+        self.summary.facts["finished_at"] = datetime.now(UTC).isoformat()
+        text = self.summary.as_json()
+        print(text)
+        with contextlib.suppress(OSError):
+            runs = self.paths.state_dir / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            (runs / f"{self.run_id}.json").write_text(text)
+            _write_json_atomically(self.paths.state_dir / "last_run.json", json.loads(text))
+
+
+def rollback(settings: Settings) -> int:
+    """Put the previous published warehouse and exports back (and keep today's as .previous)."""
+    paths = NightlyPaths(settings, "rollback")
+    if not paths.previous.exists():
+        print(f"nothing to roll back to: {paths.previous} does not exist", file=sys.stderr)
+        return EXIT_FAILED
+    staging = paths.previous.with_name(paths.previous.name + ".swap")
+    os.link(settings.warehouse, staging)
+    os.replace(paths.previous, settings.warehouse)
+    os.replace(staging, paths.previous)
+    versions = sorted((p for p in paths.export_versions.glob("*") if p.is_dir()), key=lambda p: p.name)
+    current = settings.export_dir.resolve() if settings.export_dir.is_symlink() else None
+    older = [v for v in versions if current is None or v.resolve() != current]
+    if older:
+        _swap_symlink(settings.export_dir, older[-1])
+    print(f"rolled back: {settings.warehouse} is the previous build again")
+    return EXIT_OK
+
+
+# -- file helpers ----------------------------------------------------------------------------------
+def _checkpoint(database: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(database)) as con:
+        con.execute("checkpoint")
+    if database.with_name(database.name + ".wal").exists():
+        raise NightlyError(f"{database} still has a write-ahead log after a checkpoint; not publishing")
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _swap_symlink(link: Path, target: Path) -> Path | None:
+    """Point `link` at `target` atomically; returns what it pointed at before. A real folder in
+    the way (exports written by `make run`) is moved into the versions folder first."""
+    previous = link.resolve() if link.is_symlink() else None
+    if link.exists() and not link.is_symlink():
+        keep = target.parent / f"before-nightly-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        os.replace(link, keep)
+        previous = keep
+    staging = link.with_name(link.name + ".link-tmp")
+    staging.unlink(missing_ok=True)
+    os.symlink(target, staging)
+    os.replace(staging, link)
+    return previous
+
+
+def _prune_versions(versions: Path, keep: set[Path | None]) -> None:
+    kept = {p.resolve() for p in keep if p is not None}
+    for folder in versions.glob("*"):
+        if folder.is_dir() and folder.resolve() not in kept:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_json_atomically(path: Path, value: object) -> None:
+    _write_lines_atomically(path, [json.dumps(value, indent=2, default=str)])
+
+
+def _write_lines_atomically(path: Path, lines: list[str]) -> None:
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(staging, path)

@@ -1,0 +1,323 @@
+"""The nightly build as a scheduler runs it, and the faults it must survive (issue 6). Webhook
+tests use a local HTTP server on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import http.server
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+
+import pytest
+from pstn.crosscheck import compare_exports
+from pstn.generate import SampleSpec, generate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def nightly_env(root: Path, **extra: str) -> dict:
+    env = dict(
+        os.environ,
+        PSTN_RAW_DIR=str(root / "raw"),
+        PSTN_WAREHOUSE=str(root / "wh" / "warehouse.duckdb"),
+    )
+    for key in ("PSTN_ARCHIVE_DIR", "PSTN_EXPORT_DIR", "PSTN_TARGET", "PSTN_WEBHOOK_URL", "PSTN_NIGHTLY_DIR"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+def run_nightly(root: Path, *args: str, preexec=None, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pstn", "nightly", *args],
+        cwd=ROOT,
+        env=nightly_env(root, **extra),
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+    )
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def last_run(root: Path) -> dict:
+    return json.loads((root / "wh" / "nightly" / "last_run.json").read_text())
+
+
+def call_count(database: Path) -> int:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute("select count(*) from marts.fct_pstn_calls").fetchone()[0]
+
+
+def extra_calls_csv(day: str, count: int) -> str:
+    header = "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,Currency\n"
+    rows = [
+        f"late-{day}-{i},user_out,{day}T10:{i:02d}:00Z,{day}T10:{i:02d}:30Z,30,nobody,United States,USD"
+        for i in range(count)
+    ]
+    return header + "\n".join(rows) + "\n"
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> Path:
+    """One successful nightly on a small tenant; each test starts from a copy of it."""
+    root = tmp_path_factory.mktemp("golden")
+    generate(root / "raw", SampleSpec(seed=11, users=30, months=2))
+    result = run_nightly(root)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    return root
+
+
+@pytest.fixture
+def site(golden, tmp_path) -> Path:
+    """A copy of the golden installation (symlinks kept, pointing into the copy)."""
+    root = tmp_path / "site"
+    shutil.copytree(golden, root, symlinks=True)
+    link = root / "wh" / "exports"
+    if link.is_symlink():
+        target = Path(os.readlink(link))
+        link.unlink()
+        link.symlink_to(root / "wh" / "exports.versions" / target.name)
+    return root
+
+
+def test_nightly_publishes_exports_and_summarises(golden):
+    summary = last_run(golden)
+    assert summary["status"] == "succeeded" and summary["error"] is None
+    steps = [s["step"] for s in summary["steps"]]
+    assert steps == [
+        "preflight",
+        "load",
+        "freshness",
+        "build",
+        "validate_marts",
+        "focus_export",
+        "docs",
+        "publish",
+        "alerts",
+    ]
+    assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in summary["steps"])
+    facts = summary["facts"]
+    assert facts["rows_kept"] > 1000 and facts["models_built"] >= 20 and facts["tests_passed"] >= 100
+    assert facts["failures"] == 0 and facts["errors"] == 0 and facts["mart_expectations_failed"] == 0
+    exports = golden / "wh" / "exports"
+    assert exports.is_symlink()
+    assert (exports / "fct_pstn_calls").is_dir() and (exports / "docs" / "index.html").stat().st_size > 10_000
+    with duckdb.connect() as con:
+        focus = con.execute(f"select * from read_parquet('{exports / 'focus' / 'focus_charges.parquet'}') limit 0")
+        columns = {d[0] for d in focus.description}
+    assert {
+        "BilledCost",
+        "EffectiveCost",
+        "ListCost",
+        "BillingCurrency",
+        "ChargePeriodStart",
+        "ChargeCategory",
+        "ConsumedQuantity",
+        "ConsumedUnit",
+        "PricingUnit",
+        "ServiceName",
+        "SubAccountId",
+        "x_ChargeReason",
+    } <= columns
+    alerts = [json.loads(line) for line in (golden / "wh" / "nightly" / "alerts.jsonl").read_text().splitlines()]
+    assert {"pool_threshold"} <= {a["kind"] for a in alerts}
+    assert any(a["tenant_id"] == "fabrikam-kr" and "100 %" in a["message"] for a in alerts)
+
+
+def test_second_run_raises_no_alert_twice_and_keeps_the_previous_build(site):
+    before = sha(site / "wh" / "warehouse.duckdb")
+    result = run_nightly(site)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert last_run(site)["facts"]["alerts_new"] == 0
+    assert sha(site / "wh" / "warehouse.duckdb.previous") == before
+
+
+def test_reader_holding_the_published_file_sees_old_or_new_never_a_mix(site):
+    published = site / "wh" / "warehouse.duckdb"
+    reader = duckdb.connect(str(published), read_only=True)
+    before = reader.execute("select count(*), sum(duration_seconds) from marts.fct_pstn_calls").fetchone()
+    (site / "raw" / "cdr" / "late.csv").write_text(extra_calls_csv("2024-02-20", 7))
+    result = run_nightly(site)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # The reader's open file is yesterday's, whole; a new reader sees today's.
+    assert reader.execute("select count(*), sum(duration_seconds) from marts.fct_pstn_calls").fetchone() == before
+    reader.close()
+    assert call_count(published) == before[0] + 7
+
+
+def test_sigkill_in_the_middle_of_the_build_leaves_the_published_data(site, tmp_path):
+    published = site / "wh" / "warehouse.duckdb"
+    before = sha(published)
+    (site / "raw" / "cdr" / "late.csv").write_text(extra_calls_csv("2024-02-21", 5))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pstn", "nightly"],
+        cwd=ROOT,
+        env=nightly_env(site),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    for line in process.stdout:  # wait until the build step has started dbt
+        if "+ dbt build" in line:
+            break
+        assert time.monotonic() < deadline, "the nightly never reached the build step"
+    else:
+        pytest.fail("the nightly finished before it could be interrupted")
+    time.sleep(3)
+    assert process.poll() is None, "the nightly finished before it could be interrupted"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert sha(published) == before
+    # The next run finishes and gives what an uninterrupted run gives.
+    result = run_nightly(site)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reference = tmp_path / "reference"
+    shutil.copytree(site / "raw", reference / "raw")
+    uninterrupted = run_nightly(reference)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    results, missing = compare_exports(site / "wh" / "exports", reference / "wh" / "exports")
+    # Every mart is identical, except the load lineage of the rejections (when they were loaded).
+    different = [r.mart for r in results if not r.identical]
+    assert missing == [] and len(results) >= 12 and different in ([], ["rpt_ingest_rejections"])
+    what = "select source_path, source_line, reasons from read_parquet('{}/*.parquet') order by all"
+    with duckdb.connect() as con:
+        assert con.execute(what.format(site / "wh" / "exports" / "rpt_ingest_rejections")).fetchall() == (
+            con.execute(what.format(reference / "wh" / "exports" / "rpt_ingest_rejections")).fetchall()
+        )
+
+
+def test_a_second_nightly_exits_while_one_runs(site):
+    before = sha(site / "wh" / "warehouse.duckdb")
+    with (site / "wh" / "nightly" / "nightly.lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("pid 4242 since a minute ago\n")
+        lock.flush()
+        result = run_nightly(site)
+    assert result.returncode == 75
+    assert "another nightly is already running" in result.stderr
+    assert sha(site / "wh" / "warehouse.duckdb") == before
+
+
+def test_missing_landing_folder_fails_clearly(site):
+    before = sha(site / "wh" / "warehouse.duckdb")
+    result = run_nightly(site, PSTN_RAW_DIR=str(site / "no-such-folder"))
+    assert result.returncode == 1
+    assert "landing folder" in result.stderr and "does not exist" in result.stderr
+    assert sha(site / "wh" / "warehouse.duckdb") == before
+    assert last_run(site)["status"] == "failed"
+
+
+def test_landing_path_that_is_not_a_folder_fails_clearly(site):
+    (site / "not-a-folder").write_text("x")
+    result = run_nightly(site, PSTN_RAW_DIR=str(site / "not-a-folder"))
+    assert result.returncode == 1 and "is not a folder" in result.stderr
+
+
+def test_a_broken_seed_fails_the_build_and_publishes_nothing(site, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy2(ROOT / name, project / name)
+    for folder in ("models", "macros", "seeds"):
+        shutil.copytree(ROOT / folder, project / folder)
+    shutil.copytree(ROOT / "tests", project / "tests", ignore=shutil.ignore_patterns("pytest"))
+    rates = project / "seeds" / "rate_card.csv"
+    rates.write_text(rates.read_text().replace("US,standard,0.0275", "US,standard,not-a-number"))
+    before = sha(site / "wh" / "warehouse.duckdb")
+    exports_before = os.readlink(site / "wh" / "exports")
+    result = run_nightly(site, PSTN_PROJECT_DIR=str(project))
+    assert result.returncode == 1
+    assert "dbt build failed" in result.stderr
+    assert sha(site / "wh" / "warehouse.duckdb") == before
+    assert os.readlink(site / "wh" / "exports") == exports_before
+
+
+def test_a_disk_that_refuses_writes_fails_clearly(site):
+    before = sha(site / "wh" / "warehouse.duckdb")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+    result = run_nightly(site, preexec=small_files)
+    assert result.returncode == 1
+    assert "File too large" in result.stderr or "cannot write" in result.stderr
+    assert sha(site / "wh" / "warehouse.duckdb") == before
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    status = 200
+    delay = 0.0
+    received: ClassVar[list] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(type(self).delay)
+        if type(self).status == 200:
+            type(self).received.append(json.loads(body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    Hook.status, Hook.delay, Hook.received = 200, 0.0, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("fault", ["down", "slow"])
+def test_webhook_down_or_slow_still_publishes_and_keeps_the_alert(site, webhook, fault):
+    _, url = webhook
+    if fault == "down":
+        Hook.status = 503
+    else:
+        Hook.delay = 8.0  # longer than the webhook timeout
+    (site / "raw" / "cdr" / "late.csv").write_text(extra_calls_csv("2024-02-22", 3))
+    (site / "raw" / "cdr" / "junk.csv").write_text("")  # a data-quality alert to deliver
+    result = run_nightly(site, PSTN_WEBHOOK_URL=url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert call_count(site / "wh" / "warehouse.duckdb") > 0
+    pending = site / "wh" / "nightly" / "webhook_pending.jsonl"
+    assert pending.exists() and "rejected 1 files" in pending.read_text()
+    assert "kept for the next run" in last_run(site)["facts"]["webhook"]
+    # The endpoint is back: the next run delivers what was kept.
+    Hook.status, Hook.delay, Hook.received = 200, 0.0, []
+    again = run_nightly(site, PSTN_WEBHOOK_URL=url)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not pending.exists()
+    assert any("rejected 1 files" in message["text"] for message in Hook.received)
+
+
+def test_rollback_puts_the_previous_build_back(site):
+    (site / "raw" / "cdr" / "late.csv").write_text(extra_calls_csv("2024-02-23", 4))
+    before = call_count(site / "wh" / "warehouse.duckdb")
+    assert run_nightly(site).returncode == 0
+    assert call_count(site / "wh" / "warehouse.duckdb") == before + 4
+    result = subprocess.run(
+        [sys.executable, "-m", "pstn", "rollback"], cwd=ROOT, env=nightly_env(site), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert call_count(site / "wh" / "warehouse.duckdb") == before
