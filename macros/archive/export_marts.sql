@@ -8,11 +8,16 @@
             if node.resource_type == 'model' and node.config.schema == 'marts' and node.config.enabled %}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) %}
             {%- if relation is not none %}
-                {% do adapter.dispatch('export_relation_to_parquet', 'teams_pstn')(relation, root ~ '/' ~ node.alias) %}
+                {% do export_relation_to_parquet(relation, root ~ '/' ~ node.alias) %}
             {%- endif %}
         {%- endfor %}
     {%- endif %}
     select 1
+{% endmacro %}
+
+
+{% macro export_relation_to_parquet(relation, path) %}
+    {{ return(adapter.dispatch('export_relation_to_parquet', 'teams_pstn')(relation, path)) }}
 {% endmacro %}
 
 
