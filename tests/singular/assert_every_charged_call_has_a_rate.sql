@@ -1,4 +1,4 @@
-{{ config(store_failures=true) }}
+{{ config(store_failures=true, severity=var('missing_rate_severity', 'error')) }}
 
 {# SPEC 4 rule 8: a rate missing from the card is a data-quality failure that names the
    destination, never a silent zero. One row per missing (destination, number type), with the
