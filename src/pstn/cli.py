@@ -29,7 +29,8 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.generate import SampleSpec, generate
 
     out = Path(args.out).resolve() if args.out else settings.raw_dir
-    stats = generate(out, SampleSpec(seed=args.seed, calls=args.calls, users=args.users, months=args.months))
+    spec = SampleSpec(seed=args.seed, calls=args.calls, users=args.users, months=args.months, csv_only=args.csv_only)
+    stats = generate(out, spec)
     print(json.dumps(stats, indent=2, default=str))
     return 0
 
@@ -149,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=int, default=None, help="approximate call rows (default: the small sample)")
     p.add_argument("--users", type=int, default=None)
     p.add_argument("--months", type=int, default=None)
+    p.add_argument("--csv-only", action="store_true", help="only admin-center CSV, streamed day by day")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("build", help="dbt build (seeds, models, tests) on the archive")

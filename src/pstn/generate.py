@@ -141,6 +141,7 @@ class SampleSpec:
     calls: int | None = None  # approximate call rows for the default tenant (None: the small sample)
     users: int | None = None
     months: int | None = None
+    csv_only: bool = False  # only admin-center CSV, streamed day by day (always so above BIG rows)
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ class Generator:
         self.first_month = date(2024, 1, 1)
         self.licences = ContosoLicences(self.users, self.first_month)
         self.scale = (spec.calls / self._expected_rows()) if spec.calls else 1.0
-        self.big = bool(spec.calls and spec.calls > BIG)
+        self.big = spec.csv_only or bool(spec.calls and spec.calls > BIG)
         self.stats: dict[str, int] = {}
 
     def _user(self, i: int) -> User:

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Benchmark of the main job (issue 5). Prints figures and ratios; asserts nothing.
+
+    .venv/bin/python scripts/benchmark.py --rows 2000000 --users 20000 --months 6 [--workdir /tmp/bench]
+
+1. generates admin-center CSV (the sample generator, `--csv-only`; twice-monthly snapshots above 5M rows),
+2. runs the full main job (`pstn load` + `pstn build`: validation, archive, dbt models and tests),
+3. runs the reference: scripts/reference_rating.sql, one hand-written DuckDB script doing the same
+   rating work in one pass, on the same files,
+4. adds one day of calls and runs the job again (the nightly increment),
+and prints seconds, rows per second, peak memory (largest process of each step) and the ratios
+the issue sets targets for: full / reference <= 2, next day / full <= 0.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """(seconds, peak resident MB of the process tree's largest process, exit code)."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.stderr.write(process.stderr.read().decode()[-3000:] if process.stderr else "")
+    return seconds, usage.ru_maxrss / 1024, code
+
+
+def add_next_day(raw: Path) -> int:
+    """One more day of calls: the last day of the last export, moved a day on, with new UsageIds."""
+    last = sorted((raw / "cdr").glob("PSTN.calls.*.csv"))[-1]
+    calls = pl.read_csv(last, infer_schema=False)
+    day = calls.get_column("Start Time").str.slice(0, 10).max()
+    next_day = pl.Series([day]).str.to_date().dt.offset_by("1d").cast(pl.String)[0]
+    rows = calls.filter(pl.col("Start Time").str.starts_with(day)).with_columns(
+        (pl.lit("next-") + pl.col("UsageId")).alias("UsageId"),
+        pl.col("Start Time").str.replace(day, next_day),
+        pl.col("End Time").str.replace(day, next_day),
+    )
+    rows.write_csv(raw / "cdr" / f"PSTN.calls.{next_day}.next-day.csv")
+    return rows.height
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pstn-benchmark"))
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    work = args.workdir.resolve()
+    raw, warehouse = work / "raw", work / "wh" / "warehouse.duckdb"
+    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(warehouse))
+    for key in ("PSTN_ARCHIVE_DIR", "PSTN_EXPORT_DIR", "PSTN_TARGET"):
+        env.pop(key, None)
+    pstn = [sys.executable, "-m", "pstn"]
+    figures: dict[str, dict] = {}
+
+    if not raw.exists():
+        seconds, peak, code = measured(
+            [
+                *pstn,
+                "generate",
+                "--out",
+                str(raw),
+                "--calls",
+                str(args.rows),
+                "--users",
+                str(args.users),
+                "--months",
+                str(args.months),
+                "--csv-only",
+            ],
+            env,
+        )
+        figures["generate"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
+    rows = sum(
+        pl.scan_csv(f, infer_schema=False).select(pl.len()).collect().item() for f in (raw / "cdr").glob("*.csv")
+    )
+
+    for step, command in (("load", [*pstn, "load"]), ("build", [*pstn, "build"])):
+        seconds, peak, code = measured(command, env)
+        figures[f"full_{step}"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
+
+    script = (
+        (ROOT / "scripts" / "reference_rating.sql")
+        .read_text()
+        .format(raw=raw, seeds=ROOT / "seeds", out=work / "reference_rated.parquet")
+    )
+    reference = f"import duckdb; duckdb.connect().execute({script!r})"
+    seconds, peak, code = measured([sys.executable, "-c", reference], env)
+    figures["reference"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
+
+    next_rows = add_next_day(raw)
+    for step, command in (("load", [*pstn, "load"]), ("build", [*pstn, "build"])):
+        seconds, peak, code = measured(command, env)
+        figures[f"next_day_{step}"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
+
+    full = figures["full_load"]["seconds"] + figures["full_build"]["seconds"]
+    next_day = figures["next_day_load"]["seconds"] + figures["next_day_build"]["seconds"]
+    ratios = {
+        "rows": rows,
+        "next_day_rows": next_rows,
+        "full_seconds": round(full, 1),
+        "reference_seconds": round(figures["reference"]["seconds"], 1),
+        "full_over_reference": round(full / figures["reference"]["seconds"], 2),
+        "next_day_over_full": round(next_day / full, 3),
+        "full_rows_per_second": round(rows / full),
+    }
+    print(f"{'step':<16}{'seconds':>10}{'peak MB':>10}{'exit':>6}")
+    for step, values in figures.items():
+        print(f"{step:<16}{values['seconds']:>10.1f}{values['peak_mb']:>10.0f}{values['exit']:>6}")
+    print(json.dumps(ratios, indent=2))
+    print("targets (issue 5): full_over_reference <= 2, next_day_over_full <= 0.10")
+    if args.json:
+        args.json.write_text(json.dumps({"figures": figures, "ratios": ratios}, indent=2))
+    return 0 if all(v["exit"] == 0 for v in figures.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
