@@ -131,11 +131,6 @@ final as (
     select
         calls_in_minutes.*,
         case
-            when rated_capability = 'MCOPSTNPP' and billable_seconds > 0
-                then cast(round(billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2))
-            else cast(0 as decimal(18, 2))
-        end as rated_charge_or_zero,
-        case
             when charged_seconds > 0
                 then cast(round(billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2))
         end as charge_at_credit_rates,
@@ -153,6 +148,10 @@ final as (
 select
     final.*,
     {# A charged call whose rate is missing keeps a null charge: never a silent zero. #}
-    case when is_missing_rate then null else rated_charge_or_zero end as rated_charge,
+    case
+        when is_missing_rate then null
+        when rated_capability = 'MCOPSTNPP' and charged_seconds > 0 then charge_at_credit_rates
+        else cast(0 as decimal(18, 2))
+    end as rated_charge,
     coalesce(rate_currency, reported_currency) as currency
 from final
