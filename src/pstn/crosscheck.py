@@ -1,5 +1,6 @@
 """Compare two folders of mart exports (one sub-folder of Parquet files per mart), e.g. the same
-sample built on DuckDB and on Spark: same marts, same rows, value for value."""
+sample built on DuckDB and on Spark, or incrementally and in full: same marts, same rows, value
+for value. `rated_at` (when a row was rated: a run stamp, not a figure) is left out."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def _marts(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
 
 
+RUN_STAMPS = ("rated_at",)
+
+
 def _normalised(con: duckdb.DuckDBPyConnection, folder: Path, columns: list[str] | None) -> tuple[str, list[str]]:
     """A SELECT over the mart's files with every column as text (timestamps in UTC, no zone)."""
     files = sorted(str(p) for p in folder.glob("*.parquet"))
@@ -42,7 +46,7 @@ def _normalised(con: duckdb.DuckDBPyConnection, folder: Path, columns: list[str]
     source = f"read_parquet({files!r})"
     described = con.execute(f"describe select * from {source}").fetchall()
     types = {name: kind for name, kind, *_ in described}
-    names = columns or [name for name, *_ in described]
+    names = columns or [name for name, *_ in described if name not in RUN_STAMPS]
     exprs = []
     for name in names:
         kind = types.get(name)

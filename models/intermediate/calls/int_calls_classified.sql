@@ -1,4 +1,5 @@
-{{ config(materialized='table') }}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rules 1-2: what kind of call it is, where it went, which zone and number type, and its
    billing day and month in var('billing_time_zone'). Every call is kept; calls outside meeting
@@ -8,6 +9,10 @@ with
 calls as (
 
     select * from {{ ref('stg_archive__pstn_calls') }}
+    {%- if not scope.all %}
+    {# Only this run's months (int_rerate_months); the UTC range first, so storage is skipped. #}
+    where {{ 'false' if scope.empty else "start_at >= cast('" ~ scope.low ~ "' as date) - interval 2 day and start_at < cast('" ~ scope.high ~ "' as date) + interval 33 day" }}
+    {%- endif %}
 
 ),
 
@@ -162,7 +167,8 @@ final as (
             when zone_a_countries.country_code is not null then 'zone_a'
             else 'outside_zone_a'
         end as destination_zone,
-        zone_a_countries.country_code is not null as is_zone_a
+        zone_a_countries.country_code is not null as is_zone_a,
+        {{ rated_at() }} as rated_at
     from calls_with_destination
     left join zone_a_countries
         on calls_with_destination.destination_country = zone_a_countries.country_code
@@ -172,3 +178,4 @@ final as (
 )
 
 select * from final
+where {{ rerate_filter('final', scope) }}

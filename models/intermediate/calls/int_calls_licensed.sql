@@ -1,4 +1,5 @@
-{{ config(materialized='table') }}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rules 3, 4 and 9: the organizer's licences on the call's billing day (the latest
    snapshot on or before it), pool eligibility, and the dial-out policy check. The organizer is
@@ -7,7 +8,8 @@ with
 
 calls as (
 
-    select * from {{ ref('int_calls_classified') }}
+    select * from {{ ref('int_calls_classified') }} as classified
+    where {{ rerate_filter('classified', scope) }}
 
 ),
 

@@ -1,4 +1,5 @@
-{{ config(materialized='table') }}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rules 7, 8 and 11: what each call costs and why.
    * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
@@ -19,13 +20,15 @@ with
 
 calls as (
 
-    select * from {{ ref('int_calls_licensed') }}
+    select * from {{ ref('int_calls_licensed') }} as licensed
+    where {{ rerate_filter('licensed', scope) }}
 
 ),
 
 allocation as (
 
-    select * from {{ ref('int_pool_allocated') }}
+    select * from {{ ref('int_pool_allocated') }} as allocated
+    where {{ rerate_filter('allocated', scope) }}
 
 ),
 

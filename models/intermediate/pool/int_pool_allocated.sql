@@ -1,4 +1,5 @@
-{{ config(materialized='table') }}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rule 6, set-based. Within (tenant, pool, month) eligible calls are taken in order of
    (start time, UsageId); call i gets clamp(capacity(day of i) - seconds used before it, 0,
@@ -13,13 +14,15 @@ with
 
 calls as (
 
-    select * from {{ ref('int_calls_licensed') }}
+    select * from {{ ref('int_calls_licensed') }} as licensed
+    where {{ rerate_filter('licensed', scope) }}
 
 ),
 
 capacity as (
 
-    select * from {{ ref('int_pool_capacity_daily') }}
+    select * from {{ ref('int_pool_capacity_daily') }} as capacity_daily
+    where {{ rerate_filter('capacity_daily', scope) }}
 
 ),
 
@@ -133,5 +136,6 @@ final as (
 select
     final.*,
     cast(final.duration_seconds - final.pooled_seconds as {{ dbt.type_bigint() }}) as overflow_seconds,
-    cast(final.used_before_call_seconds + final.pooled_seconds as {{ dbt.type_bigint() }}) as used_after_call_seconds
+    cast(final.used_before_call_seconds + final.pooled_seconds as {{ dbt.type_bigint() }}) as used_after_call_seconds,
+    {{ rated_at() }} as rated_at
 from final

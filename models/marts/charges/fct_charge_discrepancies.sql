@@ -2,11 +2,14 @@
    rated one (charges beyond var('reconciliation_tolerance')). The exported charge is Charge +
    Connection Fee; an export capability agrees when it is MCOMEETADD for a pooled call,
    MCOPSTNPP/MCOPSTNC/MCOMEETACPEA for a credits call, MCOMEETADD or empty for included dial-in. #}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 with
 
 calls as (
 
-    select * from {{ ref('fct_pstn_calls') }}
+    select * from {{ ref('fct_pstn_calls') }} as pstn_calls
+    where {{ rerate_filter('pstn_calls', scope) }}
 
 ),
 
@@ -43,7 +46,8 @@ final as (
                 else 'capability_differs'
             end as {{ dbt.type_string() }}
         ) as discrepancy_type,
-        is_corrected_in_later_export
+        is_corrected_in_later_export,
+        rated_at
     from calls
     where has_reported_discrepancy
 

@@ -1,10 +1,13 @@
 {# One row per call drawing on the MCOMEETADD dial-out pool, with what the pooled part would have
    cost at Communications Credits rates: the pool's value. #}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 with
 
 calls as (
 
-    select * from {{ ref('fct_pstn_calls') }}
+    select * from {{ ref('fct_pstn_calls') }} as pstn_calls
+    where {{ rerate_filter('pstn_calls', scope) }}
 
 ),
 
@@ -28,7 +31,8 @@ final as (
         rated_capability,
         rate_per_minute,
         pooled_value_at_credit_rates as value_at_credit_rates,
-        currency
+        currency,
+        rated_at
     from calls
     where pooled_seconds > 0
 

@@ -1,9 +1,12 @@
 {# One row per call charged (wholly or for its overflow) to Communications Credits. #}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 with
 
 calls as (
 
-    select * from {{ ref('fct_pstn_calls') }}
+    select * from {{ ref('fct_pstn_calls') }} as pstn_calls
+    where {{ rerate_filter('pstn_calls', scope) }}
 
 ),
 
@@ -33,7 +36,8 @@ final as (
         currency,
         reported_capability,
         reported_charge,
-        charge_difference
+        charge_difference,
+        rated_at
     from calls
     where rated_capability = 'MCOPSTNPP'
 

@@ -1,12 +1,15 @@
 {# One row per call (tenant, UsageId): every call the archive holds, classified, allocated and
    priced, with the export's own capability and charge beside the rated ones. Numbers are masked
    (country code + last digits); UPNs and names are pseudonymised when var('pseudonymise_users'). #}
+{{ config(**rerate_config()) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 {%- set tolerance = var('reconciliation_tolerance', 0.01) %}
 with
 
 calls as (
 
-    select * from {{ ref('int_calls_priced') }}
+    select * from {{ ref('int_calls_priced') }} as priced
+    where {{ rerate_filter('priced', scope) }}
 
 ),
 
@@ -84,7 +87,8 @@ final as (
             )
             as boolean
         ) as has_reported_discrepancy,
-        cast(source_path as {{ dbt.type_string() }}) as source_path
+        cast(source_path as {{ dbt.type_string() }}) as source_path,
+        {{ rated_at() }} as rated_at
 
     from calls
 

@@ -1,12 +1,38 @@
+{{ config(**rerate_config(unique_key=['tenant_id', 'usage_id'])) }}
+
 {# The current version of each call: where a UsageId arrived with different content, the newest
-    load wins (then the later file and line of that load). Categorisation only; no joins. #}
+    load wins (then the later file and line of that load). Categorisation only.
+    Incremental (issue 5): a run reads only the calls of loads newer than the newest load already
+    staged, with every archived version of those UsageIds, and replaces them by key. #}
 with
+
+{%- if is_incremental() %}
+
+new_keys as (
+
+    select distinct tenant_id, usage_id
+    from {{ source('archive', 'calls') }}
+    where load_id > (select coalesce(max(load_id), '') from {{ this }})
+
+),
+
+calls as (
+
+    select archived.*
+    from {{ source('archive', 'calls') }} as archived
+    inner join new_keys
+        on archived.tenant_id = new_keys.tenant_id
+        and archived.usage_id = new_keys.usage_id
+
+),
+{%- else %}
 
 calls as (
 
     select * from {{ source('archive', 'calls') }}
 
 ),
+{%- endif %}
 
 versions_ranked as (
 

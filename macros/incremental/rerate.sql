@@ -1,0 +1,131 @@
+{# Incremental re-rating by month (issue 5). The unit of work is a tenant's billing month: the
+   log model int_rerate_months says which months this run must rebuild (new or late calls, a
+   licence snapshot, changed seeds / variables / model code), and every model configured with
+   rerate_config() rebuilds exactly those months (delete + insert), nothing else.
+   On Spark's plain Parquet tables there is no row-level delete: the same models are rebuilt in
+   full there (still correct, just not incremental). #}
+
+{% macro rerate_config(unique_key=['tenant_id', 'billing_month']) %}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'table'}) }}
+    {%- else -%}
+        {{ return({
+            'materialized': 'incremental',
+            'incremental_strategy': 'delete+insert',
+            'unique_key': unique_key,
+            'on_schema_change': 'append_new_columns',
+            'rerate_months': unique_key == ['tenant_id', 'billing_month'],
+        }) }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro rated_at() -%}
+    {#- One instant per run, the same in every model: the watermark the next model compares. -#}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+
+{% macro rating_fingerprint() %}
+    {#- A digest of everything besides the archive that can change a rated figure: the seeds'
+        contents, the models' SQL and the rating variables (dbt does not expose macro checksums:
+        after changing a rating macro, build once with --full-refresh). When it differs from the last run's,
+        int_rerate_months re-rates every month. -#}
+    {%- set parts = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
+            {%- if node.resource_type in ('seed', 'model') and node.package_name == project_name
+                and node.name != 'int_rerate_months' -%}
+                {%- do parts.append(node.unique_id ~ '=' ~ node.checksum.checksum) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- for name in ['pool_licence_basis', 'billing_time_zone', 'billing_increment_seconds',
+                     'pool_allotment_overrides', 'tenant_countries', 'pseudonymise_users'] -%}
+        {%- do parts.append(name ~ '=' ~ tojson(var(name, none))) -%}
+    {%- endfor -%}
+    {{ return(local_md5(parts | join('\n'))) }}
+{% endmacro %}
+
+
+{% macro rerate_scope(rerate_relation) %}
+    {#- The months this model must rebuild in this run, as {'sql', 'low', 'high', 'empty'}: the
+        months int_rerate_months logged after this model's own last rating. Not incremental
+        (first run, --full-refresh, Spark): every month, with no filter. -#}
+    {%- if not is_incremental() -%}
+        {{ return({'all': true}) }}
+    {%- endif -%}
+    {%- set scope_sql = rerate_months_sql(rerate_relation, this) -%}
+    {%- set bounds = {'low': none, 'high': none} -%}
+    {%- if execute -%}
+        {%- set result = run_query('select cast(min(billing_month) as ' ~ dbt.type_string() ~ '), cast(max(billing_month) as ' ~ dbt.type_string() ~ ') from (' ~ scope_sql ~ ') as scope') -%}
+        {%- do bounds.update({'low': result.columns[0].values()[0], 'high': result.columns[1].values()[0]}) -%}
+    {%- endif -%}
+    {{ return({'all': false, 'sql': scope_sql, 'low': bounds.low, 'high': bounds.high, 'empty': bounds.low is none}) }}
+{% endmacro %}
+
+
+{% macro rerate_filter(alias, scope, month_column='billing_month') %}
+    {#- A predicate keeping the rows of `alias` in this run's months (true when not incremental);
+        `scope` is rerate_scope(ref('int_rerate_months')). The literal month bounds let the engine
+        skip storage blocks before the exact semi-join. -#}
+    {%- if scope.all -%}
+        1 = 1
+    {%- elif scope.empty -%}
+        1 = 0
+    {%- else -%}
+        {{ alias }}.{{ month_column }} between cast('{{ scope.low }}' as date) and cast('{{ scope.high }}' as date)
+        and exists (
+            select 1 from ({{ scope.sql }}) as rerate_scope
+            where rerate_scope.tenant_id = {{ alias }}.tenant_id
+                and rerate_scope.billing_month = {{ alias }}.{{ month_column }}
+        )
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro rerate_months_sql(rerate_relation, target_relation) -%}
+    select distinct tenant_id, billing_month
+    from {{ rerate_relation }}
+    where rated_at > (
+        select coalesce(max(rated_at), cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
+    )
+{%- endmacro %}
+
+
+{% macro duckdb__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+    {#- Models by month (config rerate_months): delete every month of this run's scope, also a
+        month left with no rows (its only call moved to another month), then insert.
+        Other keys: dbt-duckdb deletes through a join with the new rows; delete through the
+        distinct keys instead (a join on a non-unique key multiplies rows). -#}
+    {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute='name')) -%}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- if config.get('rerate_months') %}
+    delete from {{ target }} as dbt_incremental_target
+    where exists (
+        select 1
+        from ({{ rerate_months_sql(ref('int_rerate_months'), target) }}) as rerate_scope
+        where rerate_scope.tenant_id = dbt_incremental_target.tenant_id
+            and rerate_scope.billing_month = dbt_incremental_target.billing_month
+    );
+    {%- elif keys %}
+    delete from {{ target }} as dbt_incremental_target
+    where exists (
+        select 1
+        from (select distinct {{ keys | join(', ') }} from {{ source }}) as dbt_incremental_keys
+        where
+        {%- for key in keys %}
+            dbt_incremental_keys.{{ key }} = dbt_incremental_target.{{ key }}{{ ' and' if not loop.last }}
+        {%- endfor %}
+    )
+    {%- for predicate in incremental_predicates or [] %}
+        and {{ predicate }}
+    {%- endfor %};
+    {%- endif %}
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
+{%- endmacro %}

@@ -1,0 +1,137 @@
+{{ config(**({'materialized': 'table'} if target.type == 'spark' else {
+    'materialized': 'incremental', 'incremental_strategy': 'append', 'on_schema_change': 'append_new_columns'})) }}
+
+{# The log of incremental re-rating (issue 5): one row per tenant and billing month a run must
+   rebuild, appended once per run. Every model configured with rerate_config() rebuilds the
+   months logged after its own last rating (rated_at), so a model that failed in one run catches
+   up in the next. A month is re-rated when
+   * a call of it arrived or changed (every month any version of a re-sent call fell in),
+   * a licence or SKU snapshot dated in or before it arrived (from that snapshot's month on),
+   * the seeds, the models' SQL or a rating variable changed
+     (the fingerprint differs from the last run's): every month,
+   * or this is the first build / a --full-refresh: every month. #}
+{%- set fingerprint = rating_fingerprint() %}
+{%- set state = {'watermark': none, 'fingerprint': none} %}
+{%- if execute and is_incremental() %}
+    {%- set last_run = run_query(
+        "select max(loaded_through_load_id), max(rating_fingerprint) from " ~ this
+        ~ " where rated_at = (select max(rated_at) from " ~ this ~ ")") %}
+    {%- do state.update({'watermark': last_run.columns[0].values()[0], 'fingerprint': last_run.columns[1].values()[0]}) %}
+{%- endif %}
+{%- set rerate_all = not is_incremental() or state.watermark is none or state.fingerprint != fingerprint %}
+{%- set reason_all = 'initial_build' if not is_incremental() or state.watermark is none else 'rating_inputs_changed' %}
+with
+
+archive_calls as (
+
+    select tenant_id, usage_id, start_at, load_id from {{ source('archive', 'calls') }}
+
+),
+
+archive_licence_snapshots as (
+
+    select tenant_id, snapshot_date, load_id from {{ source('archive', 'licence_users') }}
+    union all
+    select tenant_id, snapshot_date, load_id from {{ source('archive', 'tenant_skus') }}
+
+),
+
+watermark as (
+
+    select max(load_id) as loaded_through_load_id
+    from (
+        select load_id from archive_calls
+        union all
+        select load_id from archive_licence_snapshots
+    ) as loads
+
+),
+
+{%- if rerate_all %}
+
+months as (
+
+    select distinct
+        tenant_id,
+        cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as billing_month,
+        '{{ reason_all }}' as rerate_reason
+    from archive_calls
+
+),
+{%- else %}
+
+new_call_keys as (
+
+    select distinct tenant_id, usage_id
+    from archive_calls
+    where load_id > '{{ state.watermark }}'
+
+),
+
+call_months as (
+
+    {# Every version of a new or re-sent call: a changed start time moves the call's month. #}
+    select distinct
+        archive_calls.tenant_id,
+        cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date) as billing_month,
+        'calls_arrived' as rerate_reason
+    from archive_calls
+    inner join new_call_keys
+        on archive_calls.tenant_id = new_call_keys.tenant_id
+        and archive_calls.usage_id = new_call_keys.usage_id
+
+),
+
+licence_changes as (
+
+    select tenant_id, min(snapshot_date) as changed_from
+    from archive_licence_snapshots
+    where load_id > '{{ state.watermark }}'
+    group by tenant_id
+
+),
+
+licence_months as (
+
+    {# A snapshot stands from its day until the next one: its month and every later month. #}
+    select distinct
+        archive_calls.tenant_id,
+        cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date) as billing_month,
+        'licences_arrived' as rerate_reason
+    from archive_calls
+    inner join licence_changes
+        on archive_calls.tenant_id = licence_changes.tenant_id
+        and archive_calls.start_at >= {{ add_days('licence_changes.changed_from', -40) }}
+    where cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
+        >= cast({{ dbt.date_trunc('month', 'licence_changes.changed_from') }} as date)
+
+),
+
+months as (
+
+    select tenant_id, billing_month, min(rerate_reason) as rerate_reason
+    from (
+        select * from call_months
+        union all
+        select * from licence_months
+    ) as reasons
+    group by tenant_id, billing_month
+
+),
+{%- endif %}
+
+final as (
+
+    select
+        months.tenant_id,
+        months.billing_month,
+        months.rerate_reason,
+        '{{ fingerprint }}' as rating_fingerprint,
+        watermark.loaded_through_load_id,
+        {{ rated_at() }} as rated_at
+    from months
+    cross join watermark
+
+)
+
+select * from final

@@ -1,0 +1,149 @@
+"""Incremental re-rating by month (issue 5): the sample arrives in two batches, the second with a
+new month, a correction of January, a call re-sent with its start moved to another month and a
+licence snapshot that arrives late for February. The incremental build re-rates exactly the months
+those touch, and its marts equal a --full-refresh build of the same archive, row for row."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+import pytest
+from pstn.crosscheck import compare_exports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Held back from the first batch.
+SECOND_BATCH = (
+    "cdr/PSTN.calls.2024-06.csv",
+    "cdr/PSTN.calls.2024-01.correction.csv",
+    "licenses/licences_2024-02-15.csv",
+    "licenses/licences_2024-06-01.csv",
+    "licenses/licences_2024-06-08.csv",
+)
+
+
+def pstn(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pstn", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def two_batches(tmp_path_factory):
+    root = tmp_path_factory.mktemp("incremental")
+    sample, raw = root / "sample", root / "raw"
+    base = dict(os.environ, PSTN_WAREHOUSE=str(root / "wh" / "warehouse.duckdb"))
+    for key in ("PSTN_ARCHIVE_DIR", "PSTN_TARGET"):
+        base.pop(key, None)
+    generated = pstn(dict(base, PSTN_RAW_DIR=str(sample)), "generate", "--out", str(sample))
+    assert generated.returncode == 0, generated.stderr[-3000:]
+
+    shutil.copytree(sample, raw, ignore=lambda folder, names: [])
+    for relative in SECOND_BATCH:
+        (raw / relative).unlink()
+    env = dict(base, PSTN_RAW_DIR=str(raw), PSTN_EXPORT_DIR=str(root / "exports-first"))
+    first = pstn(env, "run")
+    assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-3000:]
+
+    for relative in SECOND_BATCH:
+        shutil.copy2(sample / relative, raw / relative)
+    # A call re-sent with its start moved from February to January: both months change.
+    february = pl.read_csv(sample / "cdr" / "PSTN.calls.2024-02.csv", infer_schema=False)
+    moved = february.head(1).with_columns(
+        pl.col("START TIME").str.replace("2024-02-", "2024-01-"),
+        pl.col("End Time").str.replace("2024-02-", "2024-01-"),
+    )
+    moved.write_csv(raw / "cdr" / "PSTN.calls.2024-02.resent.csv")
+    env = dict(env, PSTN_EXPORT_DIR=str(root / "exports-incremental"))
+    second = pstn(env, "run")
+    assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-3000:]
+
+    scope = second_run_scope(root / "wh" / "warehouse.duckdb")
+
+    full = pstn(dict(env, PSTN_EXPORT_DIR=str(root / "exports-full")), "build", "--full-refresh")
+    assert full.returncode == 0, full.stdout[-5000:] + full.stderr[-3000:]
+    return root, env, moved.get_column("UsageId")[0], scope
+
+
+def second_run_scope(warehouse: Path) -> set[tuple[str, str, str]]:
+    rows = query(
+        warehouse,
+        """
+        select tenant_id, cast(billing_month as varchar), rerate_reason
+        from intermediate.int_rerate_months
+        where rated_at = (select max(rated_at) from intermediate.int_rerate_months)
+        """,
+    )
+    return set(rows)
+
+
+def test_second_batch_re_rates_only_the_months_it_touches(two_batches):
+    _, _, _, scope = two_batches
+    months = {(tenant, month) for tenant, month, _ in scope}
+    reasons = {month: reason for _, month, reason in scope}
+    # January (correction, moved call), February (moved call; late snapshot), June (new month),
+    # and March to May only through the late February snapshot that stands until the next one.
+    assert ("default", "2024-01-01") in months and reasons["2024-01-01"] == "calls_arrived"
+    assert ("default", "2024-06-01") in months
+    assert ("default", "2024-02-01") in months
+    assert ("default", "2024-04-01") in months and reasons["2024-04-01"] == "licences_arrived"
+    # Untouched history is not re-rated: 2019 and the Korean tenant.
+    assert not {month for _, month in months if month.startswith("2019")}
+    assert "fabrikam-kr" not in {tenant for tenant, _ in months}
+
+
+def test_incremental_marts_equal_a_full_refresh(two_batches):
+    root, _, _, _ = two_batches
+    results, missing = compare_exports(root / "exports-incremental", root / "exports-full")
+    assert not missing
+    assert len(results) >= 11
+    different = [r.line() for r in results if not r.identical]
+    assert not different, "\n".join(different)
+    calls = next(r for r in results if r.mart == "fct_pstn_calls")
+    assert calls.left_rows > 12000
+
+
+def test_the_moved_call_left_its_old_month(two_batches):
+    root, _, usage_id, _ = two_batches
+    rows = query(
+        root / "wh" / "warehouse.duckdb",
+        f"select cast(billing_month as varchar) from marts.fct_pstn_calls where usage_id = '{usage_id}'",
+    )
+    assert rows == [("2024-01-01",)]
+
+
+def test_first_batch_differs_so_the_comparison_has_teeth(two_batches):
+    root, _, _, _ = two_batches
+    results, _ = compare_exports(root / "exports-first", root / "exports-full")
+    assert any(not r.identical for r in results if r.mart == "fct_pstn_calls")
+
+
+def test_a_changed_rating_variable_re_rates_every_month(two_batches):
+    root, env, _, _ = two_batches
+    warehouse = root / "wh" / "warehouse.duckdb"
+    months = query(warehouse, "select count(distinct (tenant_id, billing_month)) from intermediate.int_rerate_months")
+    dbt = shutil.which("dbt", path=str(Path(sys.executable).parent))
+    result = subprocess.run(
+        [dbt, "run", "-s", "int_rerate_months", "--vars", "{billing_increment_seconds: 1}"],
+        cwd=ROOT,
+        env=dict(env, PSTN_ARCHIVE_DIR=str(root / "wh" / "archive")),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    latest = query(
+        warehouse,
+        """select rerate_reason, count(*) from intermediate.int_rerate_months
+           where rated_at = (select max(rated_at) from intermediate.int_rerate_months) group by 1""",
+    )
+    assert latest == [("rating_inputs_changed", months[0][0])]
