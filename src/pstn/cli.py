@@ -50,6 +50,8 @@ def dbt(settings: Settings, *arguments: str) -> int:
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     extra = ["--full-refresh"] if args.full_refresh else []
+    if getattr(args, "skip_unit_tests", False):
+        extra += ["--exclude-resource-type", "unit_test"]
     status = dbt(settings, "build", *extra)
     if status:
         print_stored_failures(settings)
@@ -155,6 +157,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="dbt build (seeds, models, tests) on the archive")
     p.add_argument("--full-refresh", action="store_true")
+    p.add_argument(
+        "--skip-unit-tests",
+        action="store_true",
+        help="data tests only (as the nightly does: unit tests check the code, and run in CI and `make run`)",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="the main job: sample data if empty, load, build")

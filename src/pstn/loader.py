@@ -120,11 +120,12 @@ def discover(raw_dir: Path) -> Iterator[RawFile]:
 
 
 def file_identity(raw: RawFile, name: str, digest: str) -> str:
-    """What makes a file "already loaded". Call records carry their own keys, so the content alone
-    decides (a renamed copy is skipped). Licence and credits files may take their date from the
-    file name, and two days can hold identical bytes: there the name is part of the identity."""
+    """What makes a file "already loaded". Call records carry their own keys within a tenant, so
+    the tenant and the content decide (a renamed copy is skipped; the same bytes under another
+    tenant's folder are that tenant's calls). Licence and credits files may take their date from
+    the file name, and two days can hold identical bytes: there the name is part of the identity."""
     if raw.kind == "cdr":
-        return digest
+        return digest if raw.tenant_id == DEFAULT_TENANT else sha256(f"{raw.tenant_id}\0{digest}".encode())
     return sha256(f"{raw.tenant_id}/{name}".encode() + b"\0" + digest.encode())
 
 

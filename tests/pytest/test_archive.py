@@ -34,6 +34,15 @@ def test_renamed_copy_of_an_export_is_skipped(landing):
     assert landing.calls().height == 3
 
 
+def test_the_same_export_bytes_under_two_tenants_are_two_tenants_calls(landing):
+    landing.write("cdr/contoso/jan.csv", admin_csv(*days(1, 3)))
+    landing.write("cdr/fabrikam/jan.csv", admin_csv(*days(1, 3)))
+    report = landing.load()
+    assert (report.units_loaded, report.files_skipped) == (2, 0)
+    per_tenant = dict(landing.calls().group_by("tenant_id").len().iter_rows())
+    assert per_tenant == {"contoso": 3, "fabrikam": 3}
+
+
 def test_overlapping_export_adds_only_new_rows(landing):
     landing.write("cdr/a.csv", admin_csv(*days(1, 10)))
     landing.load()

@@ -129,3 +129,27 @@ def test_rejected_files_are_retried_on_request(landing):
     landing.load()
     assert landing.load().files_skipped == 1
     assert landing.load(reprocess_rejected=True).units_rejected == 1
+
+
+def test_large_batches_quarantine_the_same_rows_for_the_same_reasons(tmp_path, validator):
+    """Above PSTN_GX_FULL_ROWS rows the rules run in polars on every row and GX on a sample: the
+    quarantine must be the one a full GX validation gives (here with a threshold of 8 rows)."""
+    from conftest import Landing
+
+    from pstn.quality import Validator
+
+    rows = [admin_row(f"ok{i}", start=f"2024-01-{10 + i % 9:02d}T10:00:00Z") for i in range(30)]
+    rows += [ROW_CASES[case][0] for case in sorted(ROW_CASES)]
+    rows += [admin_row("twice", seconds=60), admin_row("twice", seconds=61)]
+    content = admin_csv(*rows)
+
+    quarantines = []
+    for name, checker in (("full", validator), ("sampled", Validator(tmp_path / "gx-small", full_rows=8))):
+        landing = Landing(tmp_path / name, checker)
+        landing.write("cdr/big.csv", content)
+        report = landing.load()
+        assert report.rows_kept == 30
+        quarantines.append(landing.quarantine().select("source_line", "reasons").sort("source_line").rows())
+    full, sampled = quarantines
+    assert len(full) == len(ROW_CASES) + 2
+    assert sampled == full

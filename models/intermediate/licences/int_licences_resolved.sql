@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {# One row per tenant, licence snapshot day and user, with the service plans that matter resolved
    through seeds/licence_service_plans.csv, and the days the snapshot stands for: from its date
    until the day before the tenant's next snapshot (a missing day carries the previous snapshot

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {# One row per tenant seen in calls or licences, with the country that decides its pool allotment:
    var('tenant_countries') if set, else the tenantCountryCode most often reported on its calls,
    else the usage location most common among its users. #}
