@@ -85,21 +85,43 @@ calls_prepared as (
 
 ),
 
-prefix_matches as (
+prefix_lengths as (
 
+    select distinct length(number_prefix) as prefix_length from number_prefixes
+
+),
+
+prefix_candidates as (
+
+    {# The number's leading digits at every prefix length the seed uses: the longest-prefix
+       match becomes an equality join (a LIKE join compares every call with every prefix). #}
     select
         calls_prepared.tenant_id,
         calls_prepared.usage_id,
+        cast(calls_prepared.billing_start_at as date) as billing_date,
+        prefix_lengths.prefix_length,
+        substring(calls_prepared.callee_number_e164, 1, prefix_lengths.prefix_length) as leading_digits
+    from calls_prepared
+    cross join prefix_lengths
+    where length(calls_prepared.callee_number_e164) >= prefix_lengths.prefix_length
+
+),
+
+prefix_matches as (
+
+    select
+        prefix_candidates.tenant_id,
+        prefix_candidates.usage_id,
         number_prefixes.number_type,
         row_number() over (
-            partition by calls_prepared.tenant_id, calls_prepared.usage_id
-            order by length(number_prefixes.number_prefix) desc
+            partition by prefix_candidates.tenant_id, prefix_candidates.usage_id
+            order by prefix_candidates.prefix_length desc
         ) as match_rank
-    from calls_prepared
+    from prefix_candidates
     inner join number_prefixes
-        on calls_prepared.callee_number_e164 like concat(number_prefixes.number_prefix, '%')
-        and cast(calls_prepared.billing_start_at as date) >= number_prefixes.valid_from
-        and cast(calls_prepared.billing_start_at as date) <= {{ open_end_date('number_prefixes.valid_to') }}
+        on prefix_candidates.leading_digits = number_prefixes.number_prefix
+        and prefix_candidates.billing_date >= number_prefixes.valid_from
+        and prefix_candidates.billing_date <= {{ open_end_date('number_prefixes.valid_to') }}
 
 ),
 

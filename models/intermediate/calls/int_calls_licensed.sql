@@ -1,15 +1,14 @@
-{{ config(**rerate_config()) }}
-{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rules 3, 4 and 9: the organizer's licences on the call's billing day (the latest
    snapshot on or before it), pool eligibility, and the dial-out policy check. The organizer is
-   matched by AAD object id, or by UPN for snapshots that carry no ids. #}
+   matched by AAD object id, or by UPN for snapshots that carry no ids.
+   A view: its readers (int_pool_allocated, fct_pstn_calls through int_calls_priced) filter it
+   to the months they re-rate, and the engine pushes that filter down to int_calls_classified. #}
 with
 
 calls as (
 
-    select * from {{ ref('int_calls_classified') }} as classified
-    where {{ rerate_filter('classified', scope) }}
+    select * from {{ ref('int_calls_classified') }}
 
 ),
 

@@ -1,5 +1,3 @@
-{{ config(**rerate_config()) }}
-{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rules 7, 8 and 11: what each call costs and why.
    * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
@@ -20,15 +18,13 @@ with
 
 calls as (
 
-    select * from {{ ref('int_calls_licensed') }} as licensed
-    where {{ rerate_filter('licensed', scope) }}
+    select * from {{ ref('int_calls_licensed') }}
 
 ),
 
 allocation as (
 
-    select * from {{ ref('int_pool_allocated') }} as allocated
-    where {{ rerate_filter('allocated', scope) }}
+    select * from {{ ref('int_pool_allocated') }}
 
 ),
 
