@@ -18,12 +18,17 @@
 
 {% macro duckdb__create_archive_relations() %}
     {#- One view per archive dataset over its Parquet files. Every dataset folder holds a
-        zero-row _schema.parquet, so the glob never comes back empty and types are fixed. -#}
+        zero-row _schema.parquet, so the glob never comes back empty and types are fixed.
+        A load writes its files as it goes and commits with its manifest last: only rows of
+        committed loads are visible (not those of a load running now or one that crashed). -#}
     {%- set root = var('archive_dir') | replace("'", "''") -%}
     create schema if not exists archive;
     {%- for table in archive_tables() %}
     create or replace view archive.{{ table | replace('_manifest', 'manifest') }} as
-        select * from read_parquet('{{ root }}/{{ table }}/**/*.parquet', union_by_name = true, hive_partitioning = false);
+        select * from read_parquet('{{ root }}/{{ table }}/**/*.parquet', union_by_name = true, hive_partitioning = false)
+        {%- if table != '_manifest' %}
+        where load_id in (select load_id from read_parquet('{{ root }}/_manifest/*.parquet'))
+        {%- endif %};
     {%- endfor %}
 {% endmacro %}
 
@@ -35,13 +40,26 @@
     {%- if execute %}
         {%- set root = var('archive_dir') | replace("'", "\\'") -%}
         {% do run_query('create database if not exists archive') %}
-        {%- for table in archive_tables() %}
+        {#- The manifest first ('_manifest' sorts first): the other views read it. -#}
+        {%- for table in archive_tables() | sort %}
             {%- set name = table | replace('_manifest', 'manifest') %}
-            {% do run_query('drop table if exists archive.' ~ name) %}
+            {%- set files = name if table == '_manifest' else name ~ '_files' %}
+            {%- set existing = adapter.get_relation(database=none, schema='archive', identifier=name) %}
+            {%- if existing is not none %}
+                {% do run_query('drop ' ~ ('view' if existing.is_view else 'table') ~ ' if exists archive.' ~ name) %}
+            {%- endif %}
+            {% do run_query('drop table if exists archive.' ~ files) %}
             {% do run_query(
-                "create table archive." ~ name ~ " using parquet options (path '" ~ root ~ "/" ~ table
+                "create table archive." ~ files ~ " using parquet options (path '" ~ root ~ "/" ~ table
                 ~ "', recursiveFileLookup 'true', mergeSchema 'true')"
             ) %}
+            {%- if table != '_manifest' %}
+            {#- Rows of committed loads only (see the DuckDB reader). -#}
+            {% do run_query(
+                "create view archive." ~ name ~ " as select * from archive." ~ files
+                ~ " where load_id in (select load_id from archive.manifest)"
+            ) %}
+            {%- endif %}
         {%- endfor %}
     {%- endif %}
     select 1

@@ -163,9 +163,9 @@ class Loader:
         self.loaded_at = now
         self.load_id = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
         self.report = LoadReport(self.load_id)
-        self.pending: dict[str, list[pl.DataFrame]] = {name: [] for name in SCHEMAS}
         self.manifest: list[dict] = []
         self.versions: dict[tuple[str, str], pl.DataFrame] = {}
+        self.touched: set[tuple[str, str]] = set()
 
     # -- entry point -----------------------------------------------------------------------
     def run(self, reprocess_rejected: bool = False) -> LoadReport:
@@ -187,10 +187,6 @@ class Loader:
                 self._load_zip(raw, seq, data, digest, seen, reprocess_rejected)
             else:
                 self._load_unit(raw, seq, None, data, digest)
-        for dataset, frames in self.pending.items():
-            if frames:
-                conformed = [conform(frame, SCHEMAS[dataset]) for frame in frames]
-                self.archive.write(dataset, pl.concat(conformed, how="vertical"), self.load_id)
         if self.manifest:
             self.archive.commit(self.load_id, self.manifest)
             self.report.data_docs = self.validator.build_docs()
@@ -284,8 +280,16 @@ class Loader:
             reject(f"could not be validated: {type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stderr)
             return
+        # Written file by file, so memory follows the largest file, not the load. The files stay
+        # invisible (and are deleted by the next load) until the manifest commits the load.
         for dataset, frames in outputs.items():
-            self.pending[dataset].extend(frames)
+            if frames:
+                conformed = [conform(frame, SCHEMAS[dataset]) for frame in frames]
+                self.archive.write(dataset, pl.concat(conformed, how="vertical"), self.load_id)
+        # Keep only the month partitions this file touched in memory (the others are re-read,
+        # with this load's files, when a later file touches them).
+        self.versions = {key: value for key, value in self.versions.items() if key in self.touched}
+        self.touched = set()
         self._record(raw, seq, member, digest, len(data), file_format, "loaded", None, counts, parameters)
 
     def _record(self, raw, seq, member, digest, size, file_format, status, reason, counts=None, parameters=None):
@@ -461,6 +465,7 @@ class Loader:
 
     def _versions(self, tenant_id: str, month: str) -> pl.DataFrame:
         key = (tenant_id, month)
+        self.touched.add(key)
         if key not in self.versions:
             self.versions[key] = self.archive.call_versions(tenant_id, [month])
         return self.versions[key]
