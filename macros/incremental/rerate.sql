@@ -6,8 +6,11 @@
    full there (still correct, just not incremental). #}
 
 {% macro rerate_config(unique_key=['tenant_id', 'billing_month']) %}
+    {#- unique_key none: an append-only model (each run adds the rows of the new loads). -#}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
+    {%- elif unique_key is none -%}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'append', 'on_schema_change': 'append_new_columns'}) }}
     {%- else -%}
         {{ return({
             'materialized': 'incremental',

@@ -1,10 +1,16 @@
+{{ config(**rerate_config(unique_key=none)) }}
+
 {# Every SKU assignment as archived, with the load that carried it. Which load is current for a
-    user and day is decided by stg_archive__licence_users (joined downstream on load_id, file_seq). #}
+    user and day is decided by stg_archive__licence_users (joined downstream on load_id, file_seq).
+    Append-only: a run adds the assignments of loads newer than the newest staged one. #}
 with
 
 licence_assignments as (
 
     select * from {{ source('archive', 'licence_assignments') }}
+    {%- if is_incremental() %}
+    where load_id > (select coalesce(max(load_id), '') from {{ this }})
+    {%- endif %}
 
 ),
 

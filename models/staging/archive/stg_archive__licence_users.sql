@@ -1,11 +1,38 @@
-{# One row per tenant, snapshot day and user: the newest load of that user's snapshot row. #}
+{{ config(**rerate_config(unique_key=['tenant_id', 'snapshot_date', 'user_key'])) }}
+
+{# One row per tenant, snapshot day and user: the newest load of that user's snapshot row.
+   Incremental: a run reads the rows of loads newer than the newest staged one, with every
+   archived version of those (tenant, day, user) keys, and replaces them by key. #}
 with
+
+{%- if is_incremental() %}
+
+new_keys as (
+
+    select distinct tenant_id, snapshot_date, user_key
+    from {{ source('archive', 'licence_users') }}
+    where load_id > (select coalesce(max(load_id), '') from {{ this }})
+
+),
+
+licence_users as (
+
+    select archived.*
+    from {{ source('archive', 'licence_users') }} as archived
+    inner join new_keys
+        on archived.tenant_id = new_keys.tenant_id
+        and archived.snapshot_date = new_keys.snapshot_date
+        and archived.user_key = new_keys.user_key
+
+),
+{%- else %}
 
 licence_users as (
 
     select * from {{ source('archive', 'licence_users') }}
 
 ),
+{%- endif %}
 
 ranked as (
 
