@@ -5,7 +5,7 @@
    On Spark's plain Parquet tables there is no row-level delete: the same models are rebuilt in
    full there (still correct, just not incremental). #}
 
-{% macro rerate_config(unique_key=['tenant_id', 'billing_month']) %}
+{% macro rerate_config(unique_key=['tenant_id', 'billing_month'], date_column='billing_date') %}
     {#- unique_key none: an append-only model (each run adds the rows of the new loads). -#}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
@@ -18,6 +18,7 @@
             'unique_key': unique_key,
             'on_schema_change': 'append_new_columns',
             'rerate_months': unique_key == ['tenant_id', 'billing_month'],
+            'rerate_date_column': date_column,
         }) }}
     {%- endif -%}
 {% endmacro %}
@@ -59,17 +60,19 @@
         {{ return({'all': true}) }}
     {%- endif -%}
     {%- set scope_sql = rerate_months_sql(rerate_relation, this) -%}
-    {%- set bounds = {'low': none, 'high': none} -%}
+    {%- set bounds = {'low': none, 'high': none, 'from': none} -%}
     {%- if execute -%}
-        {%- set result = run_query('select cast(min(billing_month) as ' ~ dbt.type_string() ~ '), cast(max(billing_month) as ' ~ dbt.type_string() ~ ') from (' ~ scope_sql ~ ') as scope') -%}
-        {%- do bounds.update({'low': result.columns[0].values()[0], 'high': result.columns[1].values()[0]}) -%}
+        {%- set text = dbt.type_string() -%}
+        {%- set result = run_query('select cast(min(billing_month) as ' ~ text ~ '), cast(max(billing_month) as ' ~ text ~ '), cast(min(rerate_from_date) as ' ~ text ~ ') from (' ~ scope_sql ~ ') as scope') -%}
+        {%- do bounds.update({'low': result.columns[0].values()[0], 'high': result.columns[1].values()[0], 'from': result.columns[2].values()[0]}) -%}
     {%- endif -%}
-    {{ return({'all': false, 'sql': scope_sql, 'low': bounds.low, 'high': bounds.high, 'empty': bounds.low is none}) }}
+    {{ return({'all': false, 'sql': scope_sql, 'low': bounds.low, 'high': bounds.high, 'from': bounds['from'], 'empty': bounds.low is none}) }}
 {% endmacro %}
 
 
-{% macro rerate_filter(alias, scope, month_column='billing_month') %}
-    {#- A predicate keeping the rows of `alias` in this run's months (true when not incremental);
+{% macro rerate_filter(alias, scope, month_column='billing_month', date_column='billing_date') %}
+    {#- A predicate keeping the rows of `alias` this run re-rates (true when not incremental): in a
+        logged month, from the month's first affected day on (date_column none: the whole month).
         `scope` is rerate_scope(ref('int_rerate_months')). The literal month bounds let the engine
         skip storage blocks before the exact semi-join. -#}
     {%- if scope.all -%}
@@ -82,17 +85,24 @@
             select 1 from ({{ scope.sql }}) as rerate_scope
             where rerate_scope.tenant_id = {{ alias }}.tenant_id
                 and rerate_scope.billing_month = {{ alias }}.{{ month_column }}
+                {%- if date_column %}
+                and {{ alias }}.{{ date_column }} >= rerate_scope.rerate_from_date
+                {%- endif %}
         )
     {%- endif -%}
 {% endmacro %}
 
 
 {% macro rerate_months_sql(rerate_relation, target_relation) -%}
-    select distinct tenant_id, billing_month
+    {#- (tenant, month, first day to re-rate) logged after the target's last rating. Pool use on a
+        day depends only on earlier days, and a call's rating on itself: days before the first
+        affected day keep their rows. -#}
+    select tenant_id, billing_month, min(coalesce(rerate_from_date, billing_month)) as rerate_from_date
     from {{ rerate_relation }}
     where rated_at > (
         select coalesce(max(rated_at), cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
     )
+    group by tenant_id, billing_month
 {%- endmacro %}
 
 
@@ -110,6 +120,7 @@
         from ({{ rerate_months_sql(ref('int_rerate_months'), target) }}) as rerate_scope
         where rerate_scope.tenant_id = dbt_incremental_target.tenant_id
             and rerate_scope.billing_month = dbt_incremental_target.billing_month
+            and dbt_incremental_target.{{ config.get('rerate_date_column', 'billing_date') }} >= rerate_scope.rerate_from_date
     );
     {%- elif keys %}
     delete from {{ target }} as dbt_incremental_target

@@ -57,11 +57,15 @@ def two_batches(tmp_path_factory):
 
     for relative in SECOND_BATCH:
         shutil.copy2(sample / relative, raw / relative)
-    # A call re-sent with its start moved from February to January: both months change.
+    # A call re-sent with its start moved from mid-February to January: both months change.
     february = pl.read_csv(sample / "cdr" / "PSTN.calls.2024-02.csv", infer_schema=False)
-    moved = february.head(1).with_columns(
-        pl.col("START TIME").str.replace("2024-02-", "2024-01-"),
-        pl.col("End Time").str.replace("2024-02-", "2024-01-"),
+    moved = (
+        february.filter(pl.col("START TIME").str.starts_with("2024-02-1"))
+        .head(1)
+        .with_columns(
+            pl.col("START TIME").str.replace("2024-02-", "2024-01-"),
+            pl.col("End Time").str.replace("2024-02-", "2024-01-"),
+        )
     )
     moved.write_csv(raw / "cdr" / "PSTN.calls.2024-02.resent.csv")
     env = dict(env, PSTN_EXPORT_DIR=str(root / "exports-incremental"))
@@ -75,11 +79,11 @@ def two_batches(tmp_path_factory):
     return root, env, moved.get_column("UsageId")[0], scope
 
 
-def second_run_scope(warehouse: Path) -> set[tuple[str, str, str]]:
+def second_run_scope(warehouse: Path) -> set[tuple[str, str, str, str]]:
     rows = query(
         warehouse,
         """
-        select tenant_id, cast(billing_month as varchar), rerate_reason
+        select tenant_id, cast(billing_month as varchar), rerate_reason, cast(rerate_from_date as varchar)
         from intermediate.int_rerate_months
         where rated_at = (select max(rated_at) from intermediate.int_rerate_months)
         """,
@@ -89,14 +93,21 @@ def second_run_scope(warehouse: Path) -> set[tuple[str, str, str]]:
 
 def test_second_batch_re_rates_only_the_months_it_touches(two_batches):
     _, _, _, scope = two_batches
-    months = {(tenant, month) for tenant, month, _ in scope}
-    reasons = {month: reason for _, month, reason in scope}
+    months = {(tenant, month) for tenant, month, _, _ in scope}
+    reasons = {month: reason for _, month, reason, _ in scope}
+    first_day = {month: day for _, month, _, day in scope}
     # January (correction, moved call), February (moved call; late snapshot), June (new month),
     # and March to May only through the late February snapshot that stands until the next one.
     assert ("default", "2024-01-01") in months and reasons["2024-01-01"] == "calls_arrived"
     assert ("default", "2024-06-01") in months
     assert ("default", "2024-02-01") in months
     assert ("default", "2024-04-01") in months and reasons["2024-04-01"] == "licences_arrived"
+    # Within a month only the days from the first affected one on are re-rated: February from
+    # the moved call's old day or the late snapshot's day (15th), whichever is first; later months
+    # whole (the snapshot stands until the next one); a new month from its first day.
+    assert "2024-02-10" <= first_day["2024-02-01"] <= "2024-02-15"
+    assert first_day["2024-04-01"] == "2024-04-01"
+    assert first_day["2024-06-01"] == "2024-06-01"
     # Untouched history is not re-rated: 2019 and the Korean tenant.
     assert not {month for _, month in months if month.startswith("2019")}
     assert "fabrikam-kr" not in {tenant for tenant, _ in months}

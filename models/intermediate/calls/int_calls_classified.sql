@@ -11,7 +11,7 @@ calls as (
     select * from {{ ref('stg_archive__pstn_calls') }}
     {%- if not scope.all %}
     {# Only this run's months (int_rerate_months); the UTC range first, so storage is skipped. #}
-    where {{ 'false' if scope.empty else "start_at >= cast('" ~ scope.low ~ "' as date) - interval 2 day and start_at < cast('" ~ scope.high ~ "' as date) + interval 33 day" }}
+    where {{ 'false' if scope.empty else "start_at >= cast('" ~ scope['from'] ~ "' as date) - interval 2 day and start_at < cast('" ~ scope.high ~ "' as date) + interval 33 day" }}
     {%- endif %}
 
 ),

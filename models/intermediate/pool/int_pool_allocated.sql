@@ -1,4 +1,4 @@
-{{ config(**rerate_config()) }}
+{{ config(**rerate_config(date_column='usage_date')) }}
 {%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 {# SPEC 4 rule 6, set-based. Within (tenant, pool, month) eligible calls are taken in order of
@@ -9,7 +9,9 @@
       recursion and no loop over calls);
    2. inside a day, a running sum of the earlier calls' durations gives each call's share.
    When capacity falls below what is used (licences removed), nothing more is pooled that day;
-   when it grows, the pool reopens by the difference. #}
+   when it grows, the pool reopens by the difference.
+   Incremental: only calls from the month's first affected day on are allocated again; the demand
+   of the days before it is read from this table's own unchanged rows. #}
 with
 
 calls as (
@@ -22,7 +24,7 @@ calls as (
 capacity as (
 
     select * from {{ ref('int_pool_capacity_daily') }} as capacity_daily
-    where {{ rerate_filter('capacity_daily', scope) }}
+    where {{ rerate_filter('capacity_daily', scope, date_column=none) }}
 
 ),
 
@@ -50,6 +52,26 @@ daily_demand as (
         sum(duration_seconds) as demand_seconds
     from eligible_calls
     group by tenant_id, pool_capability, usage_date
+    {%- if not scope.all and not scope.empty %}
+
+    union all
+
+    {# The days of a re-rated month before its first affected day, as allocated before. #}
+    select
+        previous.tenant_id,
+        previous.pool_capability,
+        previous.usage_date,
+        sum(previous.duration_seconds) as demand_seconds
+    from {{ this }} as previous
+    where previous.billing_month between cast('{{ scope.low }}' as date) and cast('{{ scope.high }}' as date)
+        and exists (
+            select 1 from ({{ scope.sql }}) as rerate_scope
+            where rerate_scope.tenant_id = previous.tenant_id
+                and rerate_scope.billing_month = previous.billing_month
+                and previous.usage_date < rerate_scope.rerate_from_date
+        )
+    group by previous.tenant_id, previous.pool_capability, previous.usage_date
+    {%- endif %}
 
 ),
 

@@ -54,6 +54,7 @@ months as (
     select distinct
         tenant_id,
         cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as billing_month,
+        cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as rerate_from_date,
         '{{ reason_all }}' as rerate_reason
     from archive_calls
 
@@ -70,15 +71,20 @@ new_call_keys as (
 
 call_months as (
 
-    {# Every version of a new or re-sent call: a changed start time moves the call's month. #}
-    select distinct
+    {# Every version of a new or re-sent call: a changed start time moves the call's month.
+       The month is re-rated from the earliest billing day any of those versions falls on. #}
+    select
         archive_calls.tenant_id,
         cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date) as billing_month,
+        min(cast({{ to_billing_time('archive_calls.start_at') }} as date)) as rerate_from_date,
         'calls_arrived' as rerate_reason
     from archive_calls
     inner join new_call_keys
         on archive_calls.tenant_id = new_call_keys.tenant_id
         and archive_calls.usage_id = new_call_keys.usage_id
+    group by
+        archive_calls.tenant_id,
+        cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
 
 ),
 
@@ -93,10 +99,17 @@ licence_changes as (
 
 licence_months as (
 
-    {# A snapshot stands from its day until the next one: its month and every later month. #}
+    {# A snapshot stands from its day until the next one: its month from its day on, and every
+       later month whole. #}
     select distinct
         archive_calls.tenant_id,
         cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date) as billing_month,
+        case
+            when cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
+                = cast({{ dbt.date_trunc('month', 'licence_changes.changed_from') }} as date)
+                then licence_changes.changed_from
+            else cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
+        end as rerate_from_date,
         'licences_arrived' as rerate_reason
     from archive_calls
     inner join licence_changes
@@ -109,7 +122,7 @@ licence_months as (
 
 months as (
 
-    select tenant_id, billing_month, min(rerate_reason) as rerate_reason
+    select tenant_id, billing_month, min(rerate_from_date) as rerate_from_date, min(rerate_reason) as rerate_reason
     from (
         select * from call_months
         union all
@@ -125,6 +138,7 @@ final as (
     select
         months.tenant_id,
         months.billing_month,
+        months.rerate_from_date,
         months.rerate_reason,
         '{{ fingerprint }}' as rating_fingerprint,
         watermark.loaded_through_load_id,

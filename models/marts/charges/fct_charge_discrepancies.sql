@@ -19,6 +19,7 @@ final as (
         tenant_id,
         usage_id,
         start_at,
+        billing_date,
         billing_month,
         call_type,
         user_principal_name,
