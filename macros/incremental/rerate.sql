@@ -120,7 +120,11 @@
         from ({{ rerate_months_sql(ref('int_rerate_months'), target) }}) as rerate_scope
         where rerate_scope.tenant_id = dbt_incremental_target.tenant_id
             and rerate_scope.billing_month = dbt_incremental_target.billing_month
-            and dbt_incremental_target.{{ config.get('rerate_date_column', 'billing_date') }} >= rerate_scope.rerate_from_date
+            {#- A row without the day (a column added by a newer version) goes with its month. #}
+            and coalesce(
+                dbt_incremental_target.{{ config.get('rerate_date_column', 'billing_date') }} >= rerate_scope.rerate_from_date,
+                true
+            )
     );
     {%- elif keys %}
     delete from {{ target }} as dbt_incremental_target
