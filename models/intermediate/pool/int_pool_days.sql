@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {# Every billing day of every month in which a tenant has calls, up to the latest billing day in
    the data (so the current month ends on the latest day built): the spine of the daily table. #}
 with
