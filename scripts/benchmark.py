@@ -59,7 +59,8 @@ def hold_back_last_day(raw: Path, held: Path) -> Path:
     held.mkdir(parents=True, exist_ok=True)
     existing = sorted(held.glob("*.csv"))
     if existing:
-        (raw / "cdr" / existing[0].name).unlink(missing_ok=True)
+        for landed in (raw / "cdr").rglob(existing[0].name):
+            landed.unlink()
         return existing[0]
     last = sorted((raw / "cdr").glob("PSTN.calls.*.csv"))[-1]
     calls = pl.read_csv(last, infer_schema=False)
@@ -69,6 +70,24 @@ def hold_back_last_day(raw: Path, held: Path) -> Path:
     day_file = held / f"PSTN.calls.{day}.next-day.csv"
     calls.filter(pl.col(start).str.starts_with(day)).write_csv(day_file)
     return day_file
+
+
+def replicate_tenants(raw: Path, tenants: int) -> list[Path]:
+    """A provider's case from one generated tenant: tenants t002..tNNN get the default tenant's
+    exports and licence snapshots as hard links (no extra disk; call keys are per tenant).
+    Returns the tenant CDR folders, where the held-back day is landed too."""
+    folders = []
+    for number in range(2, tenants + 1):
+        name = f"t{number:03d}"
+        for kind, pattern in (("cdr", "PSTN.calls.*.csv"), ("licenses", "*.csv")):
+            target = raw / kind / name
+            target.mkdir(parents=True, exist_ok=True)
+            for source in (raw / kind).glob(pattern):
+                link = target / source.name
+                if not link.exists():
+                    os.link(source, link)
+        folders.append(raw / "cdr" / name)
+    return folders
 
 
 def csv_rows(files) -> int:
@@ -82,6 +101,9 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=6)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pstn-benchmark"))
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--tenants", type=int, default=1, help="replicate the generated tenant into this many (rows x tenants)"
+    )
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -113,6 +135,7 @@ def main() -> int:
         figures["generate"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
     shutil.rmtree(work / "wh", ignore_errors=True)
     next_day_file = hold_back_last_day(raw, work / "held_back")
+    tenant_folders = replicate_tenants(raw, args.tenants)
     rows = csv_rows((raw / "cdr").rglob("*.csv"))
 
     for step, command in (("load", [*pstn, "load"]), ("build", [*pstn, "build"])):
@@ -130,8 +153,9 @@ def main() -> int:
     seconds, peak, code = measured([sys.executable, "-c", reference], env)
     figures["reference"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
 
-    shutil.copy2(next_day_file, raw / "cdr" / next_day_file.name)
-    next_rows = csv_rows([next_day_file])
+    for folder in [raw / "cdr", *tenant_folders]:
+        shutil.copy2(next_day_file, folder / next_day_file.name)
+    next_rows = csv_rows([next_day_file]) * args.tenants
     # The next day runs what the nightly runs: data tests, no unit tests (they check the code).
     for step, command in (("load", [*pstn, "load"]), ("build", [*pstn, "build", "--skip-unit-tests"])):
         seconds, peak, code = measured(command, env)

@@ -3,28 +3,35 @@
 -- the pool with daily capacity, price the rest, write the rated calls). No validation, no
 -- quarantine, no history, no tests: the engine's own limit for this job.
 -- Parameters (replaced by scripts/benchmark.py): {raw}, {seeds}, {out}.
+-- A first-level sub-folder of cdr/ or licenses/ is the tenant (as in the loader); files directly
+-- in the kind's folder belong to tenant `default`.
 create or replace temp table calls as
 select * from (
     select
+        coalesce(regexp_extract(filename, '/cdr/([^/]+)/[^/]+$', 1), '') as tenant_id,
         "UsageId" as usage_id, lower("Call Type") as call_type, "AAD ObjectId" as user_id,
         "Destination Dialed" as destination_name, "Destination Number" as callee_number,
         cast("Start Time" as timestamp) as start_at, cast("Duration Seconds" as bigint) as duration_seconds,
-        row_number() over (partition by "UsageId" order by "Start Time") as version
-    from read_csv('{raw}/cdr/*.csv', all_varchar = true, header = true)
+        row_number() over (
+            partition by regexp_extract(filename, '/cdr/([^/]+)/[^/]+$', 1), "UsageId" order by "Start Time"
+        ) as version
+    from read_csv('{raw}/cdr/**/*.csv', all_varchar = true, header = true, filename = true, union_by_name = true)
     where try_cast("Start Time" as timestamp) is not null and try_cast("Duration Seconds" as bigint) >= 0
 ) where version = 1;
 
 create or replace temp table licences as
 select
+    coalesce(regexp_extract(filename, '/licenses/([^/]+)/[^/]+$', 1), '') as tenant_id,
     cast(regexp_extract(filename, '(\d{{4}}-\d{{2}}-\d{{2}})', 1) as date) as snapshot_date, user_id,
     sku_part_numbers like '%SPE_E5%' or sku_part_numbers like '%MCOMEETADV%' as has_ac,
     sku_part_numbers like '%MCOPSTNC%' as has_credits
-from read_csv('{raw}/licenses/licences_*.csv', all_varchar = true, header = true, filename = true);
+from read_csv('{raw}/licenses/**/licences_*.csv', all_varchar = true, header = true, filename = true);
 
 create or replace temp table capacity as
-select snapshot_date, lead(snapshot_date, 1, date '9999-12-31') over (order by snapshot_date) as next_date,
+select tenant_id, snapshot_date,
+       lead(snapshot_date, 1, date '9999-12-31') over (partition by tenant_id order by snapshot_date) as next_date,
        60 * 60 * count(*) filter (where has_ac) as capacity_seconds
-from licences group by snapshot_date;
+from licences group by tenant_id, snapshot_date;
 
 create or replace temp table rated as
 with located as (
@@ -40,17 +47,19 @@ with located as (
 licensed as (
     select located.*, licences.has_ac, licences.has_credits
     from located asof left join licences
-        on located.user_id = licences.user_id and located.call_date >= licences.snapshot_date
+        on located.tenant_id = licences.tenant_id and located.user_id = licences.user_id
+        and located.call_date >= licences.snapshot_date
 ),
 eligible as (
     select licensed.*, capacity.capacity_seconds,
-        sum(duration_seconds) over (partition by month order by start_at, usage_id
+        sum(duration_seconds) over (partition by licensed.tenant_id, month order by start_at, usage_id
                                     rows between unbounded preceding and 1 preceding) as before_seconds
-    from licensed join capacity on call_date >= capacity.snapshot_date and call_date < capacity.next_date
+    from licensed join capacity on licensed.tenant_id = capacity.tenant_id
+        and call_date >= capacity.snapshot_date and call_date < capacity.next_date
     where call_type = 'conf_out' and is_zone_a and has_ac
 ),
 allocated as (
-    select usage_id, greatest(least(duration_seconds, capacity_seconds - coalesce(before_seconds, 0)), 0) as pooled_seconds
+    select tenant_id, usage_id, greatest(least(duration_seconds, capacity_seconds - coalesce(before_seconds, 0)), 0) as pooled_seconds
     from eligible
 )
 select licensed.*, coalesce(allocated.pooled_seconds, 0) as pooled_seconds,
@@ -58,7 +67,7 @@ select licensed.*, coalesce(allocated.pooled_seconds, 0) as pooled_seconds,
        round(ceil((licensed.duration_seconds - coalesce(allocated.pooled_seconds, 0)) / 60.0)
              * cast(rates.rate_per_minute as decimal(18, 6)), 2) as charge
 from licensed
-left join allocated using (usage_id)
+left join allocated using (tenant_id, usage_id)
 left join read_csv('{seeds}/rate_card.csv', all_varchar = true) as rates
     on rates.destination_country = licensed.destination_country and rates.number_type = 'standard'
     and licensed.call_date >= cast(rates.valid_from as date)
