@@ -24,6 +24,20 @@
 {% endmacro %}
 
 
+{% macro versions_of_new_keys(archived, keys) %}
+    {#- Staging by key: every archived version of the keys carried by loads newer than the newest
+        load already staged (so ranking them again still lets the newest load win). -#}
+    select archived.*
+    from {{ archived }} as archived
+    inner join (
+        select distinct {{ keys | join(', ') }}
+        from {{ archived }}
+        where load_id > (select coalesce(max(load_id), '') from {{ this }})
+    ) as new_keys
+        on {% for key in keys %}archived.{{ key }} = new_keys.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+{% endmacro %}
+
+
 {% macro rated_at() -%}
     {#- One instant per run, the same in every model: the watermark the next model compares. -#}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)

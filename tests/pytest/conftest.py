@@ -4,6 +4,8 @@ the Great Expectations project is shared per session (it only accumulates valida
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +16,14 @@ from pstn.archive import Archive
 from pstn.loader import Loader, LoadReport
 from pstn.quality import Validator
 from pstn.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pstn(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """The project's CLI as a user runs it, from the project root with `env`."""
+    return subprocess.run([sys.executable, "-m", "pstn", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
 
 ADMIN_HEADER = (
     "UsageId,Call ID,Conference ID,User Location,AAD ObjectId,UPN,User Display Name,Caller ID,Call Type,"

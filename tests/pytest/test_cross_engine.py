@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import pstn
 
 import pytest
 from pstn.crosscheck import compare_exports
 
-ROOT = Path(__file__).resolve().parents[2]
 MARTS = {
     "fct_pstn_calls",
     "fct_pool_consumption_daily",
@@ -27,10 +26,6 @@ MARTS = {
     "rpt_monthly_reconciliation",
     "rpt_ingest_rejections",
 }
-
-
-def pstn(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pstn", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
+from conftest import pstn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def pstn(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pstn", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from conftest import pstn
 
 import pytest
 from pstn.crosscheck import compare_exports
@@ -27,10 +28,6 @@ SECOND_BATCH = (
     "licenses/licences_2024-06-01.csv",
     "licenses/licences_2024-06-08.csv",
 )
-
-
-def pstn(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pstn", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -7,22 +7,9 @@ with
 
 {%- if is_incremental() %}
 
-new_keys as (
-
-    select distinct tenant_id, snapshot_date, user_key
-    from {{ source('archive', 'licence_users') }}
-    where load_id > (select coalesce(max(load_id), '') from {{ this }})
-
-),
-
 licence_users as (
 
-    select archived.*
-    from {{ source('archive', 'licence_users') }} as archived
-    inner join new_keys
-        on archived.tenant_id = new_keys.tenant_id
-        and archived.snapshot_date = new_keys.snapshot_date
-        and archived.user_key = new_keys.user_key
+    {{ versions_of_new_keys(source('archive', 'licence_users'), ['tenant_id', 'snapshot_date', 'user_key']) }}
 
 ),
 {%- else %}

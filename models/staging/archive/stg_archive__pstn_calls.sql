@@ -8,21 +8,9 @@ with
 
 {%- if is_incremental() %}
 
-new_keys as (
-
-    select distinct tenant_id, usage_id
-    from {{ source('archive', 'calls') }}
-    where load_id > (select coalesce(max(load_id), '') from {{ this }})
-
-),
-
 calls as (
 
-    select archived.*
-    from {{ source('archive', 'calls') }} as archived
-    inner join new_keys
-        on archived.tenant_id = new_keys.tenant_id
-        and archived.usage_id = new_keys.usage_id
+    {{ versions_of_new_keys(source('archive', 'calls'), ['tenant_id', 'usage_id']) }}
 
 ),
 {%- else %}
