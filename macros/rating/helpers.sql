@@ -44,3 +44,16 @@
         {{ column }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{% macro not_materialized() %}
+    {#- For a wide CTE read more than once: DuckDB would otherwise materialise it whole (every
+        column of every call) before the readers' filters and projections apply; inlined, each
+        reader scans only what it needs (int_calls_classified at 10M rows: 51 s -> 16 s).
+        Spark inlines CTEs anyway and has no such keyword. Use: `name as {{ not_materialized() }} (`. -#}
+    {{ return(adapter.dispatch('not_materialized', 'teams_pstn')()) }}
+{% endmacro %}
+
+{% macro default__not_materialized() %}{% endmacro %}
+
+{% macro duckdb__not_materialized() %}not materialized{% endmacro %}

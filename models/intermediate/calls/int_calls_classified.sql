@@ -67,7 +67,7 @@ country_names_unique as (
 
 ),
 
-calls_prepared as (
+calls_prepared as {{ not_materialized() }} (
 
     select
         calls.*,

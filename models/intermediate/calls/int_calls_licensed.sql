@@ -12,7 +12,7 @@ calls as (
 
 ),
 
-licences as (
+licences as {{ not_materialized() }} (
 
     select * from {{ ref('int_licences_resolved') }}
 

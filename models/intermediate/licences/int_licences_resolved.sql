@@ -6,7 +6,7 @@
    forward; a user absent from a later snapshot holds nothing from that day). #}
 with
 
-licence_users as (
+licence_users as {{ not_materialized() }} (
 
     select * from {{ ref('stg_archive__licence_users') }}
 

@@ -5,13 +5,13 @@
    else the usage location most common among its users. #}
 with
 
-calls as (
+calls as {{ not_materialized() }} (
 
     select * from {{ ref('stg_archive__pstn_calls') }}
 
 ),
 
-licence_users as (
+licence_users as {{ not_materialized() }} (
 
     select * from {{ ref('stg_archive__licence_users') }}
 

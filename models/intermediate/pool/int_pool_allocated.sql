@@ -21,7 +21,7 @@ calls as (
 
 ),
 
-capacity as (
+capacity as {{ not_materialized() }} (
 
     select * from {{ ref('int_pool_capacity_daily') }} as capacity_daily
     where {{ rerate_filter('capacity_daily', scope, date_column=none) }}

@@ -4,7 +4,7 @@
    the data (so the current month ends on the latest day built): the spine of the daily table. #}
 with
 
-calls as (
+calls as {{ not_materialized() }} (
 
     select * from {{ ref('int_calls_classified') }}
 
