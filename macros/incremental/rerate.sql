@@ -67,7 +67,8 @@
 
 
 {% macro rerate_scope(rerate_relation) %}
-    {#- The months this model must rebuild in this run, as {'sql', 'low', 'high', 'empty'}: the
+    {#- The months this model must rebuild in this run, as {'all', 'sql', 'low', 'high', 'from',
+        'empty'} (month bounds, earliest first day to re-rate): the
         months int_rerate_months logged after this model's own last rating. Not incremental
         (first run, --full-refresh, Spark): every month, with no filter. -#}
     {%- if not is_incremental() -%}
@@ -84,9 +85,10 @@
 {% endmacro %}
 
 
-{% macro rerate_filter(alias, scope, month_column='billing_month', date_column='billing_date') %}
+{% macro rerate_filter(alias, scope, month_column='billing_month', date_column='billing_date', before=false) %}
     {#- A predicate keeping the rows of `alias` this run re-rates (true when not incremental): in a
-        logged month, from the month's first affected day on (date_column none: the whole month).
+        logged month, from the month's first affected day on (date_column none: the whole month;
+        before: the days of those months before their first affected day, which keep their rows).
         `scope` is rerate_scope(ref('int_rerate_months')). The literal month bounds let the engine
         skip storage blocks before the exact semi-join. -#}
     {%- if scope.all -%}
@@ -100,7 +102,7 @@
             where rerate_scope.tenant_id = {{ alias }}.tenant_id
                 and rerate_scope.billing_month = {{ alias }}.{{ month_column }}
                 {%- if date_column %}
-                and {{ alias }}.{{ date_column }} >= rerate_scope.rerate_from_date
+                and {{ alias }}.{{ date_column }} {{ '<' if before else '>=' }} rerate_scope.rerate_from_date
                 {%- endif %}
         )
     {%- endif -%}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pstn.quality import quiet_gx
+from pstn.quality import expectation_columns, quiet_gx
 
 CAPABILITIES = ["MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"]
 REASONS = [
@@ -61,9 +61,8 @@ MAX_ROWS = int(os.environ.get("PSTN_MART_CHECK_MAX_ROWS", "1000000"))
 def _columns(expectations: list) -> list[str]:
     names: list[str] = []
     for expectation in expectations:
-        fields = expectation.configuration.kwargs
-        for name in [fields.get("column"), *(fields.get("column_list") or [])]:
-            if name and name not in names:
+        for name in expectation_columns(expectation.configuration):
+            if name not in names:
                 names.append(name)
     return names
 

@@ -239,7 +239,7 @@ class Validator:
                     raise RuntimeError(f"expectation failed to run: {outcome.exception_info.get('exception_message')}")
                 reason = outcome.expectation_config.meta["reason"]
                 for hit in outcome.result.get("unexpected_index_list") or []:
-                    names = _columns_of(outcome.expectation_config)
+                    names = expectation_columns(outcome.expectation_config)
                     values = [hit.get(c) for c in names]
                     present = [v for v in values if v is not None and str(v) not in ("nan", "NaT", "None")]
                     shown = ", ".join(_shown(v) for v in present)
@@ -261,7 +261,7 @@ def _shown(value) -> str:
     return str(value)
 
 
-def _columns_of(config) -> list[str]:
+def expectation_columns(config) -> list[str]:
     kwargs = config.kwargs
     if "column" in kwargs:
         return [kwargs["column"]]

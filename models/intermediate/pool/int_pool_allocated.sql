@@ -63,13 +63,7 @@ daily_demand as (
         previous.usage_date,
         sum(previous.duration_seconds) as demand_seconds
     from {{ this }} as previous
-    where previous.billing_month between cast('{{ scope.low }}' as date) and cast('{{ scope.high }}' as date)
-        and exists (
-            select 1 from ({{ scope.sql }}) as rerate_scope
-            where rerate_scope.tenant_id = previous.tenant_id
-                and rerate_scope.billing_month = previous.billing_month
-                and previous.usage_date < rerate_scope.rerate_from_date
-        )
+    where {{ rerate_filter('previous', scope, date_column='usage_date', before=true) }}
     group by previous.tenant_id, previous.pool_capability, previous.usage_date
     {%- endif %}
 

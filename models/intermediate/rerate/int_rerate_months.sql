@@ -24,7 +24,15 @@ with
 
 archive_calls as (
 
-    select tenant_id, usage_id, start_at, load_id from {{ source('archive', 'calls') }}
+    {# Billing day and month of every archived version, in var('billing_time_zone'). #}
+    select
+        tenant_id,
+        usage_id,
+        start_at,
+        load_id,
+        cast({{ to_billing_time('start_at') }} as date) as billing_date,
+        cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as billing_month
+    from {{ source('archive', 'calls') }}
 
 ),
 
@@ -53,8 +61,8 @@ months as (
 
     select distinct
         tenant_id,
-        cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as billing_month,
-        cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as rerate_from_date,
+        billing_month,
+        billing_month as rerate_from_date,
         '{{ reason_all }}' as rerate_reason
     from archive_calls
 
@@ -75,16 +83,14 @@ call_months as (
        The month is re-rated from the earliest billing day any of those versions falls on. #}
     select
         archive_calls.tenant_id,
-        cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date) as billing_month,
-        min(cast({{ to_billing_time('archive_calls.start_at') }} as date)) as rerate_from_date,
+        archive_calls.billing_month,
+        min(archive_calls.billing_date) as rerate_from_date,
         'calls_arrived' as rerate_reason
     from archive_calls
     inner join new_call_keys
         on archive_calls.tenant_id = new_call_keys.tenant_id
         and archive_calls.usage_id = new_call_keys.usage_id
-    group by
-        archive_calls.tenant_id,
-        cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
+    group by archive_calls.tenant_id, archive_calls.billing_month
 
 ),
 
@@ -103,20 +109,15 @@ licence_months as (
        later month whole. #}
     select distinct
         archive_calls.tenant_id,
-        cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date) as billing_month,
-        case
-            when cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
-                = cast({{ dbt.date_trunc('month', 'licence_changes.changed_from') }} as date)
-                then licence_changes.changed_from
-            else cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
-        end as rerate_from_date,
+        archive_calls.billing_month,
+        {# The snapshot's own month from its day; a later month from its first day. #}
+        greatest(licence_changes.changed_from, archive_calls.billing_month) as rerate_from_date,
         'licences_arrived' as rerate_reason
     from archive_calls
     inner join licence_changes
         on archive_calls.tenant_id = licence_changes.tenant_id
         and archive_calls.start_at >= {{ add_days('licence_changes.changed_from', -40) }}
-    where cast({{ dbt.date_trunc('month', to_billing_time('archive_calls.start_at')) }} as date)
-        >= cast({{ dbt.date_trunc('month', 'licence_changes.changed_from') }} as date)
+    where archive_calls.billing_month >= cast({{ dbt.date_trunc('month', 'licence_changes.changed_from') }} as date)
 
 ),
 
