@@ -1,12 +1,13 @@
 # `make run`  : set up, then load the landing folder (or generated sample data) and build the marts.
 # `make test` : set up, then run every test (lint, pytest end-to-end suites, dbt data and unit tests).
+# `make report`: the monthly HTML report (MONTH=YYYY-MM to pick a month).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup run test lint load build sample nightly rollback clean
+.PHONY: setup browser run test lint load build sample nightly rollback report clean
 
 setup: $(STAMP)
 
@@ -34,6 +35,18 @@ nightly: setup
 rollback: setup
 	$(BIN)/pstn rollback
 
+# The monthly HTML report from the marts (MONTH=YYYY-MM, default the latest month built).
+report: setup
+	$(BIN)/pstn report $(if $(MONTH),--month $(MONTH))
+
+# Debian's Chromium renders the report in its test (installed once; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y --no-install-recommends chromium >/dev/null \
+		|| { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; }
+	@command -v chromium >/dev/null
+
 sample: setup
 	$(BIN)/pstn generate --out $${PSTN_RAW_DIR:-data/raw}
 
@@ -41,7 +54,7 @@ lint: setup
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest tests/pytest
 
 clean:

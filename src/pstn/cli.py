@@ -129,6 +129,21 @@ def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
     return rollback(settings)
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the monthly HTML report from the marts' Parquet exports."""
+    from pstn.report import ReportError, parse_month, write_report
+
+    try:
+        month = parse_month(args.month) if args.month else None
+        out = Path(args.out) if args.out else settings.warehouse.parent / "reports"
+        path = write_report(settings.export_dir, out, month)
+    except ReportError as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 1
+    print(f"report written: {path}")
+    return 0
+
+
 def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.archive import Archive
 
@@ -185,6 +200,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rollback", help="publish the previous nightly's warehouse and exports again")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("report", help="write the monthly HTML report (offline, self-contained) from the marts")
+    p.add_argument("--month", help="YYYY-MM (default: the latest month built)")
+    p.add_argument("--out", help="file or folder (default: reports/ beside the warehouse)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("checksum", help="row counts and content digests of the archive")
     p.set_defaults(func=cmd_checksum)

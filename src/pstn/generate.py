@@ -684,7 +684,7 @@ class Generator:
         folder = self.out / "credits"
         folder.mkdir(parents=True, exist_ok=True)
         fundings = [
-            {"funded_at": "2019-10-15T09:00:00Z", "amount": "300.00", "currency": "USD", "kind": "manual"},
+            {"funded_at": "2019-10-15T09:00:00Z", "amount": "600.00", "currency": "USD", "kind": "manual"},
             {"funded_at": "2023-12-15T09:00:00Z", "amount": "500.00", "currency": "USD", "kind": "manual"},
             {"funded_at": "2024-03-20T06:12:00Z", "amount": "200.00", "currency": "USD", "kind": "auto_recharge"},
             {"funded_at": "2024-05-28T14:40:00Z", "amount": "200.00", "currency": "USD", "kind": "auto_recharge"},

@@ -137,6 +137,8 @@ class Nightly:
             self._focus_export()
         with self._step("docs"):
             self._docs()
+        with self._step("report"):
+            self._report()
         with self._step("publish"):
             self._publish()
         with self._step("alerts"):
@@ -285,6 +287,13 @@ class Nightly:
 
         rows = write_focus_export(self.paths.candidate, self.paths.candidate_exports / "focus")
         self.summary.facts["focus_rows"] = rows
+
+    def _report(self) -> None:
+        """The month's HTML report, published with the exports (exports/report/)."""
+        from pstn.report import write_report
+
+        path = write_report(self.paths.candidate_exports, self.paths.candidate_exports / "report")
+        self.summary.facts["report"] = path.name
 
     def _docs(self) -> None:
         from pstn.cli import dbt

@@ -25,6 +25,10 @@ MARTS = {
     "fct_charge_discrepancies",
     "rpt_monthly_reconciliation",
     "rpt_ingest_rejections",
+    "fct_credits_balance_daily",
+    "fct_credits_lots",
+    "rpt_credits_forecast",
+    "rpt_pool_forecast",
 }
 
 

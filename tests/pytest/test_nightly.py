@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -107,6 +108,7 @@ def test_nightly_publishes_exports_and_summarises(golden):
         "validate_marts",
         "focus_export",
         "docs",
+        "report",
         "publish",
         "alerts",
     ]
@@ -117,6 +119,10 @@ def test_nightly_publishes_exports_and_summarises(golden):
     exports = golden / "wh" / "exports"
     assert exports.is_symlink()
     assert (exports / "fct_pstn_calls").is_dir() and (exports / "docs" / "index.html").stat().st_size > 10_000
+    # The month's report is published with the exports (its content is tested in test_report.py).
+    report = exports / "report" / facts["report"]
+    assert re.fullmatch(r"pstn-report-\d{4}-\d{2}\.html", facts["report"])
+    assert "<svg" in report.read_text() and "Tenant default" in report.read_text()
     with duckdb.connect() as con:
         focus = con.execute(f"select * from read_parquet('{exports / 'focus' / 'focus_charges.parquet'}') limit 0")
         columns = {d[0] for d in focus.description}

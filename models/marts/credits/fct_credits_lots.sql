@@ -1,0 +1,185 @@
+{# Every lot of Communications Credits, recorded or simulated, and what became of it: used (first
+   in, first out), forfeited at expiry (12 months after purchase), or still open on the latest day.
+   Lots are laid end to end on a money axis in purchase order ([lot_start, lot_end)); the ledger's
+   running total of money used or forfeited tells how far into each lot it has gone. #}
+with
+
+fundings as (
+
+    select * from {{ ref('stg_archive__credit_fundings') }}
+
+),
+
+balance as (
+
+    select * from {{ ref('fct_credits_balance_daily') }}
+
+),
+
+walked as (
+
+    select * from {{ ref('int_credit_ledger_walked') }}
+
+),
+
+recorded_lots as (
+
+    select
+        fundings.funding_id as lot_id,
+        fundings.tenant_id,
+        fundings.currency,
+        'recorded' as lot_source,
+        fundings.kind,
+        fundings.funded_at,
+        cast({{ to_billing_time('fundings.funded_at') }} as date) as funded_date,
+        cast(fundings.amount as {{ credits_money_type() }}) as amount,
+        fundings.source_path
+    from fundings
+
+),
+
+recorded_positions as (
+
+    select
+        recorded_lots.*,
+        cast(
+            balance.funded_total - balance.funded_amount - balance.simulated_recharge_amount
+            + sum(recorded_lots.amount) over (
+                partition by recorded_lots.tenant_id, recorded_lots.currency, recorded_lots.funded_date
+                order by recorded_lots.funded_at, recorded_lots.lot_id
+                rows between unbounded preceding and current row
+            ) as {{ credits_money_type() }}
+        ) as lot_end
+    from recorded_lots
+    inner join balance
+        on recorded_lots.tenant_id = balance.tenant_id
+        and recorded_lots.currency = balance.currency
+        and recorded_lots.funded_date = balance.balance_date
+
+),
+
+simulated_lots as (
+
+    select
+        {{ dbt.hash("concat(tenant_id, '|', currency, '|', cast(balance_date as " ~ dbt.type_string() ~ "), '|simulated')") }} as lot_id,
+        tenant_id,
+        currency,
+        'simulated' as lot_source,
+        'auto_recharge' as kind,
+        cast(null as timestamp) as funded_at,
+        balance_date as funded_date,
+        simulated_recharge_amount as amount,
+        cast(null as {{ dbt.type_string() }}) as source_path,
+        funded_total as lot_end
+    from balance
+    where simulated_recharges > 0
+
+),
+
+lots as (
+
+    select * from recorded_positions
+    union all
+    select * from simulated_lots
+
+),
+
+positioned as (
+
+    select
+        lots.*,
+        cast(lots.lot_end - lots.amount as {{ credits_money_type() }}) as lot_start,
+        {{ add_months('lots.funded_date', 12) }} as expires_on,
+        walked.as_of_date,
+        walked.consumed_total as consumed_total_now
+    from lots
+    inner join walked
+        on lots.tenant_id = walked.tenant_id
+        and lots.currency = walked.currency
+
+),
+
+{# Money used from a lot = how far the used-or-forfeited total had gone into it when it expired
+   (at the opening of its expiry day), or by the latest day if it has not expired. #}
+at_expiry as (
+
+    select
+        positioned.*,
+        balance.balance_date is not null as is_expired,
+        case
+            when balance.balance_date is not null
+                then balance.consumed_total - balance.drawn_amount - balance.forfeited_amount
+            else positioned.consumed_total_now
+        end as consumed_before_expiry
+    from positioned
+    left join balance
+        on positioned.tenant_id = balance.tenant_id
+        and positioned.currency = balance.currency
+        and positioned.expires_on = balance.balance_date
+
+),
+
+used as (
+
+    select
+        at_expiry.*,
+        cast(
+            least(greatest(consumed_before_expiry - lot_start, 0), amount) as {{ credits_money_type() }}
+        ) as used_amount
+    from at_expiry
+
+),
+
+used_up as (
+
+    select
+        used.lot_id,
+        used.tenant_id,
+        used.currency,
+        min(balance.balance_date) as used_up_on
+    from used
+    inner join balance
+        on used.tenant_id = balance.tenant_id
+        and used.currency = balance.currency
+        and balance.consumed_total >= used.lot_end
+        and balance.balance_date < used.expires_on
+    where used.used_amount = used.amount
+    group by used.lot_id, used.tenant_id, used.currency
+
+),
+
+final as (
+
+    select
+        used.lot_id,
+        used.tenant_id,
+        used.currency,
+        used.lot_source,
+        used.kind,
+        used.funded_at,
+        used.funded_date,
+        used.expires_on,
+        used.amount,
+        used.lot_start,
+        used.lot_end,
+        used.used_amount,
+        cast(case when used.is_expired then used.amount - used.used_amount else 0 end as {{ credits_money_type() }}) as forfeited_amount,
+        cast(case when used.is_expired then 0 else used.amount - used.used_amount end as {{ credits_money_type() }}) as remaining_amount,
+        case
+            when used.used_amount = used.amount then 'used_up'
+            when used.is_expired then 'expired'
+            else 'open'
+        end as lot_status,
+        used_up.used_up_on,
+        case when used.is_expired and used.used_amount < used.amount then used.expires_on end as forfeited_on,
+        used.as_of_date,
+        used.source_path
+    from used
+    left join used_up
+        on used.lot_id = used_up.lot_id
+        and used.tenant_id = used_up.tenant_id
+        and used.currency = used_up.currency
+
+)
+
+select * from final
