@@ -21,6 +21,23 @@
 {% macro credits_money_type() %}decimal(18, 2){% endmacro %}
 
 
+{% macro credits_block_days() %}32{% endmacro %}
+
+
+{% macro credits_walk_input_fields() %}
+    {#- One day of a walk's input (see credits_walk). -#}
+    {{ return([
+        ('ledger_date', 'date'),
+        ('charges', credits_money_type()),
+        ('funded_amount', credits_money_type()),
+        ('new_lots', array_type(struct_type(credits_new_lot_fields()))),
+        ('trigger_amount', credits_money_type()),
+        ('recharge_amount', credits_money_type()),
+        ('recharge_enabled', 'boolean'),
+    ]) }}
+{% endmacro %}
+
+
 {% macro credits_marker_fields() %}
     {{ return([('expires_on', 'date'), ('lot_end', credits_money_type())]) }}
 {% endmacro %}
@@ -52,11 +69,19 @@
 
 
 {% macro credits_state_fields() %}
+    {#- The totals and open lots; the days walked (only when the walk records them); and running
+        summaries that a forecast needs without recording 365 days per tenant: the first day the
+        balance closed at zero (and whether an expiry emptied it), forfeits and recharges. -#}
     {{ return([
         ('consumed_total', credits_money_type()),
         ('funded_total', credits_money_type()),
         ('markers', array_type(struct_type(credits_marker_fields()))),
         ('days', array_type(struct_type(credits_day_fields()))),
+        ('zero_date', 'date'),
+        ('zero_by_expiry', 'boolean'),
+        ('forfeited_sum', credits_money_type()),
+        ('recharges_sum', 'bigint'),
+        ('recharge_amount_sum', credits_money_type()),
     ]) }}
 {% endmacro %}
 
@@ -67,14 +92,21 @@
         'funded_total': funded_total,
         'markers': markers if markers is not none else empty_array(credits_marker_fields()),
         'days': empty_array(credits_day_fields()),
+        'zero_date': 'null',
+        'zero_by_expiry': 'null',
+        'forfeited_sum': '0',
+        'recharges_sum': '0',
+        'recharge_amount_sum': '0',
     })) }}
 {% endmacro %}
 
 
-{% macro credits_walk(days, initial) %}
+{% macro credits_walk(days, initial, record_days=true) %}
     {#- `days`: an array of structs ordered by day with ledger_date, charges, funded_amount,
         new_lots (credits_new_lot_fields), trigger_amount, recharge_amount, recharge_enabled.
-        Returns the final state (credits_state_fields); its `days` hold one row per input day. -#}
+        Returns the final state (credits_state_fields); with record_days its `days` hold one row
+        per input day. Recording copies the growing list at every step (quadratic in the days
+        walked), so long histories are walked in blocks (int_credit_ledger_walked). -#}
     {%- set money = credits_money_type() -%}
     {%- set new_markers = array_transform('walk_day.new_lots', 'new_lot', typed_struct(credits_marker_fields(), {
         'expires_on': 'new_lot.expires_on',
@@ -115,7 +147,12 @@
         'consumed_total': 'consumed_1 + drawn',
         'funded_total': 'funded_2',
         'markers': 'case when recharge_count > 0 then ' ~ array_concat(kept_markers, recharge_marker) ~ ' else ' ~ kept_markers ~ ' end',
-        'days': array_concat('walk_state.days', array_of(day_row)),
+        'days': array_concat('walk_state.days', array_of(day_row)) if record_days else 'walk_state.days',
+        'zero_date': 'coalesce(walk_state.zero_date, case when funded_2 - consumed_1 - drawn <= 0 then walk_day.ledger_date end)',
+        'zero_by_expiry': 'case when walk_state.zero_date is not null then walk_state.zero_by_expiry when funded_2 - consumed_1 - drawn <= 0 then consumed_1 > walk_state.consumed_total end',
+        'forfeited_sum': 'walk_state.forfeited_sum + consumed_1 - walk_state.consumed_total',
+        'recharges_sum': 'walk_state.recharges_sum + recharge_count',
+        'recharge_amount_sum': 'walk_state.recharge_amount_sum + funded_2 - funded_1',
     }) -%}
     {%- set step =
         let_in('markers_1', array_concat('walk_state.markers', new_markers),

@@ -3,9 +3,9 @@
    billing day from its first funding or charge to the latest day built. #}
 with
 
-walked as (
+ledger as (
 
-    select * from {{ ref('int_credit_ledger_walked') }}
+    select * from {{ ref('int_credit_ledger_daily') }}
 
 ),
 
@@ -15,34 +15,24 @@ ledger_days as (
 
 ),
 
-walked_days as (
-
-    select
-        tenant_id,
-        currency,
-        {{ explode_array('days') }} as ledger_day
-    from walked
-
-),
-
 days as (
 
     select
         tenant_id,
         currency,
-        ledger_day.ledger_date as balance_date,
-        ledger_day.opening_balance as opening_balance,
-        ledger_day.funded_amount as funded_amount,
-        ledger_day.auto_recharges as simulated_recharges,
-        ledger_day.auto_recharge_amount as simulated_recharge_amount,
-        ledger_day.forfeited_amount as forfeited_amount,
-        ledger_day.charges as charges,
-        ledger_day.drawn_amount as drawn_amount,
-        ledger_day.unfunded_amount as unfunded_amount,
-        ledger_day.closing_balance as closing_balance,
-        ledger_day.funded_total as funded_total,
-        ledger_day.consumed_total as consumed_total
-    from walked_days
+        ledger_date as balance_date,
+        opening_balance,
+        funded_amount,
+        auto_recharges as simulated_recharges,
+        auto_recharge_amount as simulated_recharge_amount,
+        forfeited_amount,
+        charges,
+        drawn_amount,
+        unfunded_amount,
+        closing_balance,
+        funded_total,
+        consumed_total
+    from ledger
 
 ),
 

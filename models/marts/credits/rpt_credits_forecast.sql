@@ -90,15 +90,7 @@ future_arrays as (
         future_days.currency,
         {%- for scenario, enabled in [('without_recharge', 'false'), ('as_configured', 'burn.auto_recharge_enabled')] %}
         {{ collect_ordered(
-            typed_struct([
-                ('ledger_date', 'date'),
-                ('charges', credits_money_type()),
-                ('funded_amount', credits_money_type()),
-                ('new_lots', array_type(struct_type(credits_new_lot_fields()))),
-                ('trigger_amount', credits_money_type()),
-                ('recharge_amount', credits_money_type()),
-                ('recharge_enabled', 'boolean'),
-            ], {
+            typed_struct(credits_walk_input_fields(), {
                 'ledger_date': 'future_days.ledger_date',
                 'charges': 'burn.daily_burn_rate',
                 'funded_amount': '0',
@@ -118,6 +110,7 @@ future_arrays as (
 
 ),
 
+{# The two walks keep running summaries instead of recording every future day. #}
 forecast_walks as (
 
     select
@@ -126,8 +119,9 @@ forecast_walks as (
         {%- for scenario in ['without_recharge', 'as_configured'] %}
         {{ credits_walk(
             'future_arrays.days_' ~ scenario,
-            credits_initial_state('burn.consumed_total', 'burn.funded_total', 'burn.open_lot_markers')
-        ) }}.days as walk_{{ scenario }}{{ ',' if not loop.last }}
+            credits_initial_state('burn.consumed_total', 'burn.funded_total', 'burn.open_lot_markers'),
+            record_days=false
+        ) }} as walk_{{ scenario }}{{ ',' if not loop.last }}
         {%- endfor %}
     from future_arrays
     inner join burn
@@ -136,47 +130,17 @@ forecast_walks as (
 
 ),
 
-forecast_days as (
-
-    select
-        tenant_id,
-        currency,
-        'without_recharge' as scenario,
-        {{ explode_array('walk_without_recharge') }} as forecast_day
-    from forecast_walks
-    union all
-    select
-        tenant_id,
-        currency,
-        'as_configured' as scenario,
-        {{ explode_array('walk_as_configured') }} as forecast_day
-    from forecast_walks
-
-),
-
 forecast as (
 
     select
         tenant_id,
         currency,
-        min(case
-            when scenario = 'without_recharge' and forecast_day.closing_balance <= 0 then forecast_day.ledger_date
-        end) as projected_zero_date,
-        min(case
-            when scenario = 'without_recharge' and forecast_day.closing_balance <= 0 and forecast_day.forfeited_amount > 0
-                then forecast_day.ledger_date
-        end) as projected_zero_by_expiry_date,
-        sum(case
-            when scenario = 'without_recharge' then forecast_day.forfeited_amount else 0
-        end) as projected_forfeiture,
-        sum(case
-            when scenario = 'as_configured' then forecast_day.auto_recharges else 0
-        end) as projected_recharges,
-        sum(case
-            when scenario = 'as_configured' then forecast_day.auto_recharge_amount else 0
-        end) as projected_recharge_amount
-    from forecast_days
-    group by tenant_id, currency
+        walk_without_recharge.zero_date as projected_zero_date,
+        walk_without_recharge.zero_by_expiry as zero_by_expiry,
+        walk_without_recharge.forfeited_sum as projected_forfeiture,
+        walk_as_configured.recharges_sum as projected_recharges,
+        walk_as_configured.recharge_amount_sum as projected_recharge_amount
+    from forecast_walks
 
 ),
 
@@ -314,11 +278,16 @@ final as (
         cast(burn.burn_days as bigint) as burn_rate_days,
         burn.recent_charges,
         burn.daily_burn_rate,
-        forecast.projected_zero_date,
-        cast({{ dbt.datediff('burn.as_of_date', 'forecast.projected_zero_date', 'day') }} as bigint) as days_until_zero,
+        {# An empty balance is at zero already, on the latest day. #}
+        case when burn.closing_balance <= 0 then burn.as_of_date else forecast.projected_zero_date end as projected_zero_date,
+        cast(case
+            when burn.closing_balance <= 0 then 0
+            else {{ dbt.datediff('burn.as_of_date', 'forecast.projected_zero_date', 'day') }}
+        end as bigint) as days_until_zero,
         case
+            when burn.closing_balance <= 0 then 'empty'
             when forecast.projected_zero_date is null then null
-            when forecast.projected_zero_date = forecast.projected_zero_by_expiry_date then 'expiry'
+            when forecast.zero_by_expiry then 'expiry'
             else 'spending'
         end as zero_reason,
         cast(forecast.projected_forfeiture as {{ credits_money_type() }}) as projected_forfeiture_without_recharge,
