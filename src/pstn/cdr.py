@@ -110,7 +110,9 @@ def normalise(strings: pl.DataFrame, source_format: str) -> pl.DataFrame:
         parse.lower("call_type"),
         parse.upper("capability"),
         parse.upper("currency"),
-        parse.upper("user_location"),
+        # Graph has no "User Location"; its usageCountryCode is the user's country (the same
+        # value the admin center shows as User Location), so a Graph row gets it as such.
+        pl.coalesce(pl.col("user_location"), pl.col("usage_country_code")).str.to_uppercase().alias("user_location"),
         parse.upper("tenant_country_code"),
         parse.upper("usage_country_code"),
         parse.upper("other_party_country_code"),

@@ -129,6 +129,32 @@ def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
     return rollback(settings)
 
 
+def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    """Pull call records and today's licence snapshot from Microsoft Graph into the landing folder."""
+    import dataclasses
+
+    from pstn.graph import Fetcher, FetchError, GraphConfig, parse_iso
+
+    try:
+        config = GraphConfig.from_env()
+        if config is None:
+            print("fetch: PSTN_GRAPH_TENANT_ID is not set, so there is nothing to fetch (see README)", file=sys.stderr)
+            return 2
+        if args.direct_routing:
+            config = dataclasses.replace(config, direct_routing=True)
+        since = parse_iso(args.since) if args.since else None
+        until = parse_iso(args.until) if args.until else None
+        report = Fetcher(settings, config).run(licences=not args.no_licences, since=since, until=until)
+    except FetchError as error:
+        print(f"fetch: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"fetched {report.records} call records in {report.pages} page(s) over {report.windows} window(s)"
+        + (f"; licence snapshot {report.licence_snapshot}" if report.licence_snapshot else "")
+    )
+    return 0
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """Write the monthly HTML report from the marts' Parquet exports."""
     from pstn.report import ReportError, parse_month, write_report
@@ -200,6 +226,13 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rollback", help="publish the previous nightly's warehouse and exports again")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("fetch", help="fetch call records and licences from Microsoft Graph (PSTN_GRAPH_* settings)")
+    p.add_argument("--direct-routing", action="store_true", help="also fetch getDirectRoutingCalls")
+    p.add_argument("--no-licences", action="store_true", help="call records only")
+    p.add_argument("--since", help="fetch from this UTC moment (ISO 8601), e.g. to backfill a range again")
+    p.add_argument("--until", help="fetch up to this UTC moment (default: now minus PSTN_GRAPH_LAG_MINUTES)")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("report", help="write the monthly HTML report (offline, self-contained) from the marts")
     p.add_argument("--month", help="YYYY-MM (default: the latest month built)")

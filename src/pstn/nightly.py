@@ -92,6 +92,15 @@ class Nightly:
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
         self.paths = NightlyPaths(settings, self.run_id)
         self.summary = Summary(self.run_id, datetime.now(UTC).isoformat())
+        # Microsoft Graph fetch, when PSTN_GRAPH_TENANT_ID is set (issue 7). A misconfiguration
+        # is reported by the fetch step, not here.
+        from pstn.graph import FetchError, GraphConfig
+
+        try:
+            self.graph = GraphConfig.from_env()
+            self.graph_error = None
+        except FetchError as error:
+            self.graph, self.graph_error = True, str(error)
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -125,6 +134,9 @@ class Nightly:
     def _run_steps(self) -> None:
         with self._step("preflight"):
             self._preflight()
+        if self.graph is not None:
+            with self._step("fetch"):
+                self._fetch()
         with self._step("load"):
             report = self._load()
         with self._step("freshness"):
@@ -182,6 +194,20 @@ class Nightly:
         handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat()}\n")
         handle.flush()
         return handle
+
+    def _fetch(self) -> None:
+        """Yesterday's call records and today's licence snapshot from Graph, into the landing
+        folder. A fetch that fails stops the night with its message (e.g. the permission the
+        app registration lacks): building on stale data silently would be worse."""
+        from pstn.graph import Fetcher, FetchError
+
+        if self.graph_error:
+            raise NightlyError(f"Graph fetch is misconfigured: {self.graph_error}")
+        try:
+            report = Fetcher(self.settings, self.graph).run()
+        except FetchError as error:
+            raise NightlyError(f"Graph fetch failed: {error}") from error
+        self.summary.facts.update(fetched_records=report.records, fetched_pages=report.pages)
 
     def _preflight(self) -> None:
         raw = self.settings.raw_dir
