@@ -316,9 +316,15 @@ class Nightly:
 
     def _report(self) -> None:
         """The month's HTML report, published with the exports (exports/report/)."""
-        from pstn.report import write_report
+        from pstn.report import ReportError, write_report
 
-        path = write_report(self.paths.candidate_exports, self.paths.candidate_exports / "report")
+        try:
+            path = write_report(self.paths.candidate_exports, self.paths.candidate_exports / "report")
+        except ReportError as error:
+            # No pool month yet (a new installation) is not a reason to withhold tonight's data.
+            print(f"report skipped: {error}", file=sys.stderr)
+            self.summary.facts["report"] = None
+            return
         self.summary.facts["report"] = path.name
 
     def _docs(self) -> None:

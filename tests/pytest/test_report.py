@@ -185,3 +185,20 @@ def test_a_month_without_data_or_a_bad_month_is_a_clear_error(reports):
     assert empty.returncode == 1 and "no pool data for 2015-01" in empty.stderr
     bad = pstn(env, "report", "--month", "March")
     assert bad.returncode == 1 and "--month must be YYYY-MM, not 'March'" in bad.stderr
+
+
+def test_no_exports_or_no_pool_month_is_a_report_error_not_a_crash(tmp_path):
+    """The nightly skips the report on a new installation (ReportError) instead of failing."""
+    from pstn.report import MARTS, OPTIONAL, ReportError, write_report
+
+    with pytest.raises(ReportError, match="no Parquet export of fct_pool_consumption_daily"):
+        write_report(tmp_path / "exports", None)
+    with duckdb.connect() as con:
+        for mart in set(MARTS) - OPTIONAL:
+            (tmp_path / "exports" / mart).mkdir(parents=True)
+            con.execute(
+                f"copy (select cast(null as date) as billing_month where false) "
+                f"to '{tmp_path / 'exports' / mart / 'data_0.parquet'}' (format parquet)"
+            )
+    with pytest.raises(ReportError, match="the marts hold no pool month yet"):
+        write_report(tmp_path / "exports", None)
