@@ -409,3 +409,19 @@ def test_the_nightly_fetches_from_graph_when_configured(fake, tmp_path):
     assert second.returncode == 1
     assert "Graph fetch failed" in second.stderr and "User.Read.All" in second.stderr
     assert (tmp_path / "wh" / "warehouse.duckdb").read_bytes() == published
+
+
+def test_direct_routing_calls_are_fetched_the_same_way_when_asked(fake, tmp_path):
+    fake.direct_routing_records = records_between(
+        NOW - timedelta(days=100), NOW - timedelta(days=1), timedelta(hours=30), "direct"
+    )
+    run = fetcher(fake, tmp_path, direct_routing=True)
+    run.run(now=NOW, licences=False)
+    pages = sorted((run.settings.raw_dir / "cdr" / "default").glob("graph-getDirectRoutingCalls-*.json"))
+    ids = [r["id"] for p in pages for r in json.loads(p.read_text())["value"]]
+    assert ids == [r["id"] for r in fake.direct_routing_records]
+    assert run.state()["direct_routing_calls"]["fetched_through"] == "2024-07-01T11:00:00Z"
+    # Without the switch, only PSTN calls are asked for.
+    fake.requests.clear()
+    fetcher(fake, tmp_path / "plain").run(now=NOW, licences=False)
+    assert not any("getDirectRoutingCalls" in target for _, target in fake.requests)
