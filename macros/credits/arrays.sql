@@ -184,6 +184,18 @@
 {%- endmacro %}
 
 
+{% macro cents_up_to_ten(cents) -%}
+    {#- An amount in integer cents rounded up to a multiple of 10.00, and at least 10.00. -#}
+    greatest(1000, {{ divide_rounded_up(cents, '1000') }} * 1000)
+{%- endmacro %}
+
+
+{% macro divide_rounded_up(numerator, denominator) -%}
+    {#- numerator / denominator for non-negative integers, rounded up (a ceiling), in integers. -#}
+    {{ integer_divide('(' ~ numerator ~ ') + (' ~ denominator ~ ') - 1', denominator) }}
+{%- endmacro %}
+
+
 {% macro divide_rounded(numerator, denominator) -%}
     {#- numerator / denominator for non-negative integers, rounded half up, in integers (the same
         on every engine; no floating point). -#}

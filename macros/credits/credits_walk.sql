@@ -24,6 +24,12 @@
 {% macro credits_block_days() %}32{% endmacro %}
 
 
+{% macro credits_expires_on(purchase_date) -%}
+    {#- The first day a lot bought on `purchase_date` is no longer usable: 12 months later. -#}
+    {{ add_months(purchase_date, 12) }}
+{%- endmacro %}
+
+
 {% macro credits_walk_input_fields() %}
     {#- One day of a walk's input (see credits_walk). -#}
     {{ return([
@@ -52,7 +58,6 @@
 {% macro credits_day_fields() %}
     {{ return([
         ('ledger_date', 'date'),
-        ('consumed_at_open', credits_money_type()),
         ('opening_balance', credits_money_type()),
         ('funded_amount', credits_money_type()),
         ('forfeited_amount', credits_money_type()),
@@ -117,20 +122,19 @@
     )) -%}
     {%- set kept_markers = array_filter('markers_1', 'marker', 'marker.expires_on > walk_day.ledger_date') -%}
     {%- set recharge_marker = array_of(typed_struct(credits_marker_fields(), {
-        'expires_on': add_months('walk_day.ledger_date', 12),
+        'expires_on': credits_expires_on('walk_day.ledger_date'),
         'lot_end': 'funded_2',
     })) -%}
     {%- set shortfall = 'walk_day.trigger_amount - (funded_1 - consumed_1 - walk_day.charges)' -%}
     {%- set recharges -%}
         case
             when walk_day.recharge_enabled and walk_day.recharge_amount > 0 and {{ shortfall }} > 0
-                then {{ integer_divide(to_cents(shortfall) ~ ' + ' ~ to_cents('walk_day.recharge_amount') ~ ' - 1', to_cents('walk_day.recharge_amount')) }}
+                then {{ divide_rounded_up(to_cents(shortfall), to_cents('walk_day.recharge_amount')) }}
             else 0
         end
     {%- endset -%}
     {%- set day_row = typed_struct(credits_day_fields(), {
         'ledger_date': 'walk_day.ledger_date',
-        'consumed_at_open': 'walk_state.consumed_total',
         'opening_balance': 'walk_state.funded_total - walk_state.consumed_total',
         'funded_amount': 'walk_day.funded_amount',
         'forfeited_amount': 'consumed_1 - walk_state.consumed_total',

@@ -293,7 +293,6 @@ class FetchReport:
     records: int = 0
     windows: int = 0
     licence_snapshot: str | None = None
-    files: list[str] = field(default_factory=list)
 
 
 class Fetcher:
@@ -366,16 +365,11 @@ class Fetcher:
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
             pages = 0
-            while url:
-                body = self.client.get(url, "callRecords")
-                document = _json(body)
-                if not isinstance(document.get("value"), list):
-                    raise FetchError(f"{function}: the answer is not a Graph page with a 'value' array")
+            for body, items in self._pages(url, "callRecords"):
                 pages += 1
                 (scratch / f"{stem}-p{pages:04d}.json").write_bytes(body)
-                report.records += len(document["value"])
-                url = document.get("@odata.nextLink")
-            self._commit_window(scratch, stem, report)
+                report.records += len(items)
+            self._commit_window(scratch, stem)
             report.windows += 1
             report.pages += pages
             state = self.state()
@@ -385,7 +379,7 @@ class Fetcher:
             self._save_state(state)
             self.client.log(f"{function} {iso(window_start)} .. {iso(window_end)}: {pages} page(s)")
 
-    def _commit_window(self, scratch: Path, stem: str, report: FetchReport) -> None:
+    def _commit_window(self, scratch: Path, stem: str) -> None:
         """Move a whole window's pages into the landing folder (replacing any earlier copy of
         that window, page for page), so the loader never sees half a window."""
         self.cdr_dir.mkdir(parents=True, exist_ok=True)
@@ -393,18 +387,20 @@ class Fetcher:
             stale.unlink()
         for page in sorted(scratch.iterdir()):
             os.replace(page, self.cdr_dir / page.name)
-            report.files.append(str((self.cdr_dir / page.name).relative_to(self.settings.raw_dir)))
         scratch.rmdir()
 
-    def _all_pages(self, url: str, area: str) -> list:
-        items: list = []
+    def _pages(self, url: str, area: str) -> Iterator[tuple[bytes, list]]:
+        """Each page's body as received and its `value` items, following `@odata.nextLink`."""
         while url:
-            document = _json(self.client.get(url, area))
+            body = self.client.get(url, area)
+            document = _json(body)
             if not isinstance(document.get("value"), list):
                 raise FetchError(f"{_path(url)}: the answer is not a Graph page with a 'value' array")
-            items.extend(document["value"])
+            yield body, document["value"]
             url = document.get("@odata.nextLink")
-        return items
+
+    def _all_pages(self, url: str, area: str) -> list:
+        return [item for _, items in self._pages(url, area) for item in items]
 
     def fetch_licences(self, day: date, report: FetchReport) -> None:
         state = self.state()

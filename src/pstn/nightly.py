@@ -92,15 +92,9 @@ class Nightly:
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
         self.paths = NightlyPaths(settings, self.run_id)
         self.summary = Summary(self.run_id, datetime.now(UTC).isoformat())
-        # Microsoft Graph fetch, when PSTN_GRAPH_TENANT_ID is set (issue 7). A misconfiguration
-        # is reported by the fetch step, not here.
-        from pstn.graph import FetchError, GraphConfig
-
-        try:
-            self.graph = GraphConfig.from_env()
-            self.graph_error = None
-        except FetchError as error:
-            self.graph, self.graph_error = True, str(error)
+        # Microsoft Graph fetch (issue 7): a step of its own when PSTN_GRAPH_TENANT_ID is set;
+        # the step reads and checks the rest of the settings.
+        self.fetch_from_graph = bool(os.environ.get("PSTN_GRAPH_TENANT_ID"))
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -134,7 +128,7 @@ class Nightly:
     def _run_steps(self) -> None:
         with self._step("preflight"):
             self._preflight()
-        if self.graph is not None:
+        if self.fetch_from_graph:
             with self._step("fetch"):
                 self._fetch()
         with self._step("load"):
@@ -199,12 +193,14 @@ class Nightly:
         """Yesterday's call records and today's licence snapshot from Graph, into the landing
         folder. A fetch that fails stops the night with its message (e.g. the permission the
         app registration lacks): building on stale data silently would be worse."""
-        from pstn.graph import Fetcher, FetchError
+        from pstn.graph import Fetcher, FetchError, GraphConfig
 
-        if self.graph_error:
-            raise NightlyError(f"Graph fetch is misconfigured: {self.graph_error}")
         try:
-            report = Fetcher(self.settings, self.graph).run()
+            config = GraphConfig.from_env()
+        except FetchError as error:
+            raise NightlyError(f"Graph fetch is misconfigured: {error}") from error
+        try:
+            report = Fetcher(self.settings, config).run()
         except FetchError as error:
             raise NightlyError(f"Graph fetch failed: {error}") from error
         self.summary.facts.update(fetched_records=report.records, fetched_pages=report.pages)

@@ -184,7 +184,7 @@ class Report:
         cards.append(
             card("Blocked calls", str(blocked_calls), "no pool left and no credits", "warn" if blocked_calls else "")
         )
-        if "rpt_credits_forecast" in self.s.available:
+        if "fct_credits_balance_daily" in self.s.available:
             credit = self.s.one(
                 "select currency, balance_date, closing_balance from fct_credits_balance_daily "
                 "where tenant_id = ? and balance_date <= ? order by balance_date desc, currency limit 1",
@@ -201,7 +201,7 @@ class Report:
                 )
         return f'<div class="cards">{"".join(cards)}</div>'
 
-    def burn_down(self, tenant: str) -> str:
+    def burn_down(self, tenant: str, forecast: dict | None) -> str:
         days = self.s.rows(
             "select usage_date, day(usage_date) as d, pool_minutes, mtd_minutes_used from fct_pool_consumption_daily "
             "where tenant_id = ? and billing_month = ? order by usage_date",
@@ -220,11 +220,6 @@ class Report:
             Series("used, month to date", used, "blue"),
         ]
         markers = []
-        forecast = None
-        if "rpt_pool_forecast" in self.s.available:
-            forecast = self.s.one(
-                "select * from rpt_pool_forecast where tenant_id = ? and billing_month = ?", tenant, self.month
-            )
         if forecast and not forecast["is_month_complete"]:
             start = used[-1]
             daily = float(forecast["daily_demand_minutes"])
@@ -423,10 +418,17 @@ class Report:
             empty="",
         )
 
-    def pool_forecast(self, tenant: str) -> str:
+    def pool_forecast_row(self, tenant: str) -> dict | None:
+        """The tenant's pool forecast for the report month, if the mart was exported."""
+        if "rpt_pool_forecast" not in self.s.available:
+            return None
+        return self.s.one(
+            "select * from rpt_pool_forecast where tenant_id = ? and billing_month = ?", tenant, self.month
+        )
+
+    def pool_forecast(self, f: dict | None) -> str:
         if "rpt_pool_forecast" not in self.s.available:
             return ""
-        f = self.s.one("select * from rpt_pool_forecast where tenant_id = ? and billing_month = ?", tenant, self.month)
         if not f:
             return '<p class="empty">The forecast covers a tenant\'s latest month only.</p>'
         if f["is_month_complete"]:
@@ -600,13 +602,14 @@ class Report:
     # -- page -------------------------------------------------------------------------------
 
     def tenant_section(self, tenant: str) -> str:
+        forecast = self.pool_forecast_row(tenant)
         sections = [
             ("Key figures", self.key_figures(tenant)),
             (
                 "Pool burn-down and twelve months",
-                f'<div class="grid">{self.burn_down(tenant)}{self.history(tenant)}</div>',
+                f'<div class="grid">{self.burn_down(tenant, forecast)}{self.history(tenant)}</div>',
             ),
-            ("Pool forecast", self.pool_forecast(tenant)),
+            ("Pool forecast", self.pool_forecast(forecast)),
             ("Charges", self.charges(tenant)),
             ("Top organizers", self.organizers(tenant)),
             ("Blocked calls", self.blocked(tenant)),

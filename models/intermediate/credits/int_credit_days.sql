@@ -7,9 +7,9 @@
    credits file (fundings or auto-recharge settings) get a ledger. #}
 with
 
-fundings as (
+funding_lots as (
 
-    select * from {{ ref('stg_archive__credit_fundings') }}
+    select * from {{ ref('int_credit_funding_lots') }}
 
 ),
 
@@ -31,37 +31,9 @@ pool_days as (
 
 ),
 
-funding_lots as (
-
-    select
-        tenant_id,
-        currency,
-        funding_id,
-        funded_at,
-        kind,
-        cast({{ to_billing_time('funded_at') }} as date) as funded_date,
-        cast(amount as {{ credits_money_type() }}) as amount
-    from fundings
-
-),
-
-funding_lots_in_day as (
-
-    select
-        funding_lots.*,
-        {{ add_months('funded_date', 12) }} as expires_on,
-        cast(sum(amount) over (
-            partition by tenant_id, currency, funded_date
-            order by funded_at, funding_id
-            rows between unbounded preceding and current row
-        ) as {{ credits_money_type() }}) as offset_end
-    from funding_lots
-
-),
-
 credit_tenants as (
 
-    select tenant_id from fundings
+    select tenant_id from funding_lots
     union
     select tenant_id from settings
 
@@ -91,7 +63,7 @@ daily_fundings as (
             typed_struct(credits_new_lot_fields(), {'expires_on': 'expires_on', 'offset_end': 'offset_end'}),
             'offset_end'
         ) }} as new_lots
-    from funding_lots_in_day
+    from funding_lots
     group by tenant_id, currency, funded_date
 
 ),

@@ -4,9 +4,9 @@
    running total of money used or forfeited tells how far into each lot it has gone. #}
 with
 
-fundings as (
+funding_lots as (
 
-    select * from {{ ref('stg_archive__credit_fundings') }}
+    select * from {{ ref('int_credit_funding_lots') }}
 
 ),
 
@@ -22,39 +22,29 @@ walked as (
 
 ),
 
+{# A recorded lot ends where the funds before its day end, plus its place within the day. #}
 recorded_lots as (
 
     select
-        fundings.funding_id as lot_id,
-        fundings.tenant_id,
-        fundings.currency,
+        funding_lots.funding_id as lot_id,
+        funding_lots.tenant_id,
+        funding_lots.currency,
         'recorded' as lot_source,
-        fundings.kind,
-        fundings.funded_at,
-        cast({{ to_billing_time('fundings.funded_at') }} as date) as funded_date,
-        cast(fundings.amount as {{ credits_money_type() }}) as amount,
-        fundings.source_path
-    from fundings
-
-),
-
-recorded_positions as (
-
-    select
-        recorded_lots.*,
+        funding_lots.kind,
+        funding_lots.funded_at,
+        funding_lots.funded_date,
+        funding_lots.expires_on,
+        funding_lots.amount,
+        funding_lots.source_path,
         cast(
             balance.funded_total - balance.funded_amount - balance.simulated_recharge_amount
-            + sum(recorded_lots.amount) over (
-                partition by recorded_lots.tenant_id, recorded_lots.currency, recorded_lots.funded_date
-                order by recorded_lots.funded_at, recorded_lots.lot_id
-                rows between unbounded preceding and current row
-            ) as {{ credits_money_type() }}
+            + funding_lots.offset_end as {{ credits_money_type() }}
         ) as lot_end
-    from recorded_lots
+    from funding_lots
     inner join balance
-        on recorded_lots.tenant_id = balance.tenant_id
-        and recorded_lots.currency = balance.currency
-        and recorded_lots.funded_date = balance.balance_date
+        on funding_lots.tenant_id = balance.tenant_id
+        and funding_lots.currency = balance.currency
+        and funding_lots.funded_date = balance.balance_date
 
 ),
 
@@ -68,6 +58,7 @@ simulated_lots as (
         'auto_recharge' as kind,
         cast(null as timestamp) as funded_at,
         balance_date as funded_date,
+        {{ credits_expires_on('balance_date') }} as expires_on,
         simulated_recharge_amount as amount,
         cast(null as {{ dbt.type_string() }}) as source_path,
         funded_total as lot_end
@@ -78,7 +69,7 @@ simulated_lots as (
 
 lots as (
 
-    select * from recorded_positions
+    select * from recorded_lots
     union all
     select * from simulated_lots
 
@@ -89,7 +80,6 @@ positioned as (
     select
         lots.*,
         cast(lots.lot_end - lots.amount as {{ credits_money_type() }}) as lot_start,
-        {{ add_months('lots.funded_date', 12) }} as expires_on,
         walked.as_of_date,
         walked.consumed_total as consumed_total_now
     from lots

@@ -199,9 +199,9 @@ month_figures as (
         tenant_id,
         currency,
         max(months_observed) as months_observed,
-        max(case when spend_rank = {{ integer_divide('95 * months_observed + 99', '100') }} then spend_cents end) as p95_cents,
+        max(case when spend_rank = {{ divide_rounded_up('95 * months_observed', '100') }} then spend_cents end) as p95_cents,
         max(spend_cents) as max_cents,
-        sum(spend_cents) as total_cents
+        {{ divide_rounded('sum(spend_cents)', 'max(months_observed)') }} as mean_cents
     from recent_months
     group by tenant_id, currency
 
@@ -231,7 +231,7 @@ day_figures as (
         tenant_id,
         currency,
         max(days_observed) as days_observed,
-        max(case when spend_rank = {{ integer_divide('95 * days_observed + 99', '100') }} then spend_cents end) as p95_cents
+        max(case when spend_rank = {{ divide_rounded_up('95 * days_observed', '100') }} then spend_cents end) as p95_cents
     from recent_days
     group by tenant_id, currency
 
@@ -249,15 +249,12 @@ recommendation as (
         month_figures.months_observed,
         month_figures.p95_cents,
         month_figures.max_cents,
-        {{ divide_rounded('month_figures.total_cents', 'month_figures.months_observed') }} as mean_cents,
+        month_figures.mean_cents,
         day_figures.days_observed,
         day_figures.p95_cents as daily_p95_cents,
-        greatest(1000, {{ integer_divide('month_figures.p95_cents + 999', '1000') }} * 1000) as recharge_by_p95_cents,
-        greatest(1000, {{ integer_divide('12 * ' ~ divide_rounded('month_figures.total_cents', 'month_figures.months_observed') ~ ' + 999', '1000') }} * 1000) as recharge_cap_cents,
-        greatest(
-            1000,
-            {{ integer_divide('day_figures.p95_cents * ' ~ var('credits_trigger_cover_days', 3) ~ ' + 999', '1000') }} * 1000
-        ) as trigger_cents
+        {{ cents_up_to_ten('month_figures.p95_cents') }} as recharge_by_p95_cents,
+        {{ cents_up_to_ten('12 * month_figures.mean_cents') }} as recharge_cap_cents,
+        {{ cents_up_to_ten('day_figures.p95_cents * ' ~ var('credits_trigger_cover_days', 3)) }} as trigger_cents
     from month_figures
     inner join day_figures
         on month_figures.tenant_id = day_figures.tenant_id
