@@ -21,6 +21,7 @@ from pstn.rawfile import (
     read_csv_strings,
     records_frame,
     select_canonical,
+    utf8_csv,
 )
 
 # Admin-center headers (documented order) with the aliases seen in real exports.
@@ -92,8 +93,8 @@ CALL_COLUMNS = (
 
 TIMESTAMP = "an ISO 8601 timestamp"
 PARSERS = {
-    "start_at": (parse.timestamp_utc("start_at"), TIMESTAMP),
-    "end_at": (parse.timestamp_utc("end_at"), TIMESTAMP),
+    "start_at": parse.timestamp_parser("start_at", TIMESTAMP),
+    "end_at": parse.timestamp_parser("end_at", TIMESTAMP),
     "duration_seconds": (parse.whole_number("duration_seconds"), "a whole number of seconds"),
     "charge": (parse.money("charge"), "a decimal amount"),
     "connection_charge": (parse.money("connection_charge"), "a decimal amount"),
@@ -121,7 +122,7 @@ def normalise(strings: pl.DataFrame, source_format: str) -> pl.DataFrame:
 
 
 def read_admin_center_csv(data: bytes) -> pl.DataFrame:
-    strings = read_csv_strings(decode_text(data))
+    strings = read_csv_strings(utf8_csv(data))
     mapping = map_headers(strings.columns, ADMIN_CENTER_COLUMNS)
     return normalise(select_canonical(strings, mapping, CALL_COLUMNS), "admin_center_csv")
 

@@ -15,6 +15,7 @@ from pstn.rawfile import (
     read_csv_strings,
     records_frame,
     select_canonical,
+    utf8_csv,
 )
 
 FUNDING_COLUMNS = (
@@ -63,7 +64,7 @@ def _settings(strings: pl.DataFrame) -> pl.DataFrame:
 
 
 def read_csv(data: bytes) -> tuple[str, pl.DataFrame]:
-    strings = read_csv_strings(decode_text(data))
+    strings = read_csv_strings(utf8_csv(data))
     keys = {header_key(h) for h in strings.columns}
     if "triggeramount" in keys or "autorechargetrigger" in keys:
         mapping = map_headers(strings.columns, SETTINGS_COLUMNS)

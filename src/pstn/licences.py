@@ -19,6 +19,7 @@ from pstn.rawfile import (
     read_csv_strings,
     records_frame,
     select_canonical,
+    utf8_csv,
 )
 
 USER_COLUMNS = (
@@ -96,7 +97,7 @@ def normalise_users(strings: pl.DataFrame, source_format: str) -> pl.DataFrame:
 
 def read_users_csv(data: bytes, file_name: str) -> tuple[str, pl.DataFrame]:
     """Returns ('licence_users' | 'tenant_skus', typed frame)."""
-    strings = read_csv_strings(decode_text(data))
+    strings = read_csv_strings(utf8_csv(data))
     if is_sku_snapshot(strings.columns):
         mapping = map_headers(strings.columns, SKU_COLUMNS)
         canonical = _with_snapshot_date(select_canonical(strings, mapping, SKU_NAMES), file_name)

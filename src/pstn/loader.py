@@ -166,6 +166,12 @@ class Loader:
         self.manifest: list[dict] = []
         self.versions: dict[tuple[str, str], pl.DataFrame] = {}
         self.touched: set[tuple[str, str]] = set()
+        # What Great Expectations validates at the end of the load, per dataset: samples of the
+        # batches, the (batch, line) pairs the rules failed, and each batch's name.
+        self.gx_samples: dict[str, list[pl.DataFrame]] = {}
+        self.gx_failing: dict[str, set[tuple[int, int]]] = {}
+        self.batch_names: dict[int, str] = {}
+        self.unit_samples: list[tuple[str, pl.DataFrame, set[tuple[int, int]]]] = []
 
     # -- entry point -----------------------------------------------------------------------
     def run(self, reprocess_rejected: bool = False) -> LoadReport:
@@ -188,8 +194,16 @@ class Loader:
             else:
                 self._load_unit(raw, seq, None, data, digest)
         if self.manifest:
+            # Before the commit: a disagreement between the rules and Great Expectations stops
+            # the load with nothing of it visible (the next load removes its files).
+            for dataset, samples in self.gx_samples.items():
+                sample = self.validator.merge(dataset, samples, self.gx_failing[dataset])
+                self.validator.check_load(
+                    dataset, sample, self.gx_failing[dataset], self.batch_names, f"{self.load_id}-{dataset}"
+                )
             self.archive.commit(self.load_id, self.manifest)
-            self.report.data_docs = self.validator.build_docs()
+            if self.gx_samples:
+                self.report.data_docs = self.validator.build_docs()
         return self.report
 
     @staticmethod
@@ -271,6 +285,7 @@ class Loader:
             "file_seq": seq,
         }
         outputs: dict[str, list[pl.DataFrame]] = {name: [] for name in SCHEMAS}
+        self.unit_samples = []
         try:
             for dataset, frame in batches:
                 batch_counts = self._process(dataset, frame, context, f"{raw.relative}!{member or ''}", outputs)
@@ -286,6 +301,12 @@ class Loader:
             if frames:
                 conformed = [conform(frame, SCHEMAS[dataset]) for frame in frames]
                 self.archive.write(dataset, pl.concat(conformed, how="vertical"), self.load_id)
+        for dataset, sample, failing in self.unit_samples:
+            merged = [*self.gx_samples.get(dataset, []), sample]
+            self.gx_failing.setdefault(dataset, set()).update(failing)
+            if sum(f.height for f in merged) > 2 * self.validator.full_rows:
+                merged = [self.validator.merge(dataset, merged, self.gx_failing[dataset])]
+            self.gx_samples[dataset] = merged
         # Keep only the month partitions this file touched in memory (the others are re-read,
         # with this load's files, when a later file touches them).
         self.versions = {key: value for key, value in self.versions.items() if key in self.touched}
@@ -341,6 +362,9 @@ class Loader:
                 pl.coalesce(pl.col("user_id"), pl.col("user_principal_name").str.to_lowercase()).alias("user_key")
             )
         frame = self._with_row_hash(dataset, frame)
+        # The original record is only kept for rows that end in quarantine.
+        raw_records = frame.select(LINE, RAW)
+        frame = frame.drop(RAW)
 
         # Rows repeated verbatim inside one file are one row.
         clean = pl.col(REASONS).list.len() == 0
@@ -352,7 +376,7 @@ class Loader:
         rejected = frame.filter(pl.col(REASONS).list.len() > 0)
         kept = frame.filter(pl.col(REASONS).list.len() == 0)
         if not rejected.is_empty():
-            outputs["quarantine"].append(self._quarantine(dataset, rejected))
+            outputs["quarantine"].append(self._quarantine(dataset, rejected.join(raw_records, on=LINE, how="left")))
 
         kept = self._with_month(dataset, kept)
         conflicting = 0
@@ -382,21 +406,29 @@ class Loader:
         """md5 of the content columns (stable across engines and versions, unlike polars' hash)."""
         content = [c for c in frame.columns if c not in METADATA and frame.schema[c] != pl.List]
         lists = [c for c in frame.columns if c not in METADATA and frame.schema[c] == pl.List(pl.String)]
-        view = frame.select(
-            pl.int_range(0, frame.height, dtype=pl.Int64).alias("_i"),
-            *content,
-            *(pl.col(c).list.join(";").alias(c) for c in lists),
+        view = frame.select(*content, *(pl.col(c).list.join(";").alias(c) for c in lists))
+        # concat_ws of non-null parts is the `a || chr(31) || b ...` the hashes were defined with.
+        parts = (
+            "concat_ws(chr(31), "
+            + ", ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in [*content, *lists])
+            + ")"
         )
-        parts = " || chr(31) || ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in [*content, *lists])
+        # A projection of a scan keeps the scan's order (DuckDB's preserve_insertion_order).
         self.duck.register("batch_view", view.to_arrow())
-        hashes = self.duck.execute(f"select md5({parts}) as row_hash from batch_view order by _i").pl()
+        hashes = pl.from_arrow(
+            self.duck.execute(f"select md5({parts}) as row_hash from batch_view").fetch_arrow_table()
+        )
         self.duck.unregister("batch_view")
         return frame.with_columns(hashes.get_column("row_hash"))
 
     def _add_expectation_failures(self, dataset: str, frame: pl.DataFrame, batch_name: str) -> pl.DataFrame:
         if frame.is_empty():
             return frame
-        failures = self.validator.validate(dataset, frame, batch_name)
+        failures = self.validator.failures(dataset, frame)
+        batch = len(self.batch_names) + 1
+        self.batch_names[batch] = batch_name
+        failing = {(batch, line) for line in failures}
+        self.unit_samples.append((dataset, self.validator.sample(dataset, frame, list(failures), batch), failing))
         if not failures:
             return frame
         parse_reasons = dict(frame.filter(pl.col(LINE).is_in(list(failures))).select(LINE, REASONS).iter_rows())
@@ -430,7 +462,9 @@ class Loader:
             pl.lit(dataset).alias("dataset"),
             record_key.alias("record_key"),
             pl.col(REASONS).list.join("; ").alias("reasons"),
-            pl.col(RAW).alias("raw_record"),
+            (pl.col(RAW).struct.json_encode() if rejected.schema[RAW] == pl.Struct else pl.col(RAW)).alias(
+                "raw_record"
+            ),
             pl.lit(self.loaded_at.strftime("%Y-%m")).alias("month"),
         )
 
@@ -456,11 +490,15 @@ class Loader:
         fresh = joined.filter(
             pl.col("previous_row_hash").is_null() | (pl.col("previous_row_hash") != pl.col("row_hash"))
         ).drop("previous_row_hash", "previous_load_id")
+        # A fresh row's UsageId is new to its month unless it is a changed version: only those
+        # replace an entry, the rest are appended (no de-duplication of millions of new keys).
+        replaced = changed.get_column("usage_id").implode()
         for month, part in fresh.group_by("month"):
             key = (tenant_id, month[0])
-            self.versions[key] = pl.concat(
-                [self._versions(*key), part.select("usage_id", "row_hash", "load_id")], how="vertical"
-            ).unique("usage_id", keep="last")
+            previous = self._versions(*key)
+            if not changed.is_empty():
+                previous = previous.filter(~pl.col("usage_id").is_in(replaced))
+            self.versions[key] = pl.concat([previous, part.select("usage_id", "row_hash", "load_id")], how="vertical")
         return fresh, same.height, changed
 
     def _versions(self, tenant_id: str, month: str) -> pl.DataFrame:

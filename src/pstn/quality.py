@@ -1,6 +1,8 @@
-"""Great Expectations at the boundary: one suite per dataset, run on every batch before it enters
-the archive. Failing rows are named by `_line` and quarantined with the expectation's reason;
-results are kept in a file-backed GX project whose Data Docs a person can open."""
+"""Validation at the boundary: one set of rules per dataset, evaluated on every row of every batch
+(a file or zip member) before it enters the archive; failing rows are named by `_line` and
+quarantined with the rule's reason. The same rules are a Great Expectations suite that validates
+each load (every row, or above `PSTN_GX_FULL_ROWS` a sample holding the failing rows) and must
+agree; its results are kept in a file-backed GX project whose Data Docs a person can open."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import re
 import warnings
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,14 @@ from pstn import reference
 from pstn.rawfile import LINE
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+BATCH = "_batch"  # which batch (file or zip member) of the load a sampled row comes from
+ROW_ID = "_row"  # batch * LINE_SPAN + line: the row's name in Great Expectations' results
+LINE_SPAN = 10**10
+
+
+class ValidationDisagreement(RuntimeError):
+    """Great Expectations flagged a row the loader's rules did not: the rules have a defect."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +116,14 @@ def _expectation(rule: Rule):
         return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing", meta=meta
         )
+    # One GX batch holds a sample of every file of a load, and "repeated" means repeated within
+    # a file: the batch column is part of every uniqueness expectation.
     if rule.kind == "unique":
-        return gx.expectations.ExpectColumnValuesToBeUnique(column=rule.column, meta=meta)
+        return gx.expectations.ExpectCompoundColumnsToBeUnique(
+            column_list=[BATCH, rule.column], ignore_row_if="any_value_is_missing", meta=meta
+        )
     if rule.kind == "compound_unique":
-        return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(rule.column), meta=meta)
+        return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=[BATCH, *rule.column], meta=meta)
     raise ValueError(rule.kind)
 
 
@@ -151,7 +166,14 @@ class Validator:
     """A file-backed GX project under `gx_dir`, one checkpoint per dataset."""
 
     def __init__(self, gx_dir: Path, full_rows: int | None = None) -> None:
-        self.full_rows = full_rows or int(os.environ.get("PSTN_GX_FULL_ROWS", "100000"))
+        self.full_rows = full_rows or int(os.environ.get("PSTN_GX_FULL_ROWS", "20000"))
+        self.rules = suites()
+        self._checkpoints: dict[str, object] = {}
+        # Importing Great Expectations and opening its project takes seconds; it happens on a
+        # thread while the loader reads the files (polars and DuckDB release the GIL).
+        self._ready: Future = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx").submit(self._open, gx_dir)
+
+    def _open(self, gx_dir: Path) -> None:
         gx = quiet_gx()
         self._gx = gx
         gx_dir.mkdir(parents=True, exist_ok=True)
@@ -163,12 +185,14 @@ class Validator:
         except Exception:
             pass
         self.source = self.context.data_sources.add_or_update_pandas("pstn_raw_batches")
-        self.rules = suites()
-        self._checkpoints: dict[str, object] = {}
+
+    def _opened(self) -> None:
+        self._ready.result()  # re-raises what opening the project raised
 
     def _checkpoint(self, dataset: str):
         if dataset in self._checkpoints:
             return self._checkpoints[dataset]
+        self._opened()
         gx = self._gx
         try:
             asset = self.source.get_asset(dataset)
@@ -189,30 +213,15 @@ class Validator:
             gx.Checkpoint(
                 name=f"{dataset}_boundary",
                 validation_definitions=[definition],
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]},
             )
         )
         self._checkpoints[dataset] = checkpoint
         return checkpoint
 
-    def validate(self, dataset: str, frame: pl.DataFrame, batch_name: str) -> dict[int, list[tuple[str, str]]]:
-        """{line: [(first column of the expectation, reason with the offending value)]}.
-
-        Up to `full_rows` rows, Great Expectations checks every row. A larger batch (a month of
-        a big tenant) is checked row by row by the same rules in polars, and Great Expectations
-        validates a deterministic sample of `full_rows` rows that holds the failing rows: the Data
-        Docs still show every batch, GX's wording names the failures it sees, nothing is missed."""
-        if frame.height <= self.full_rows:
-            return self._gx_failures(dataset, frame, batch_name)
-        failures = self._polars_failures(dataset, frame)
-        failing = frame.filter(pl.col(LINE).is_in(list(failures))).head(self.full_rows // 2)
-        others = frame.filter(~pl.col(LINE).is_in(failing.get_column(LINE).implode()))
-        sample = pl.concat([failing, others.sample(n=self.full_rows - failing.height, seed=0)], how="vertical")
-        for line, items in self._gx_failures(dataset, sample, batch_name).items():
-            failures[line] = items
-        return failures
-
-    def _polars_failures(self, dataset: str, frame: pl.DataFrame) -> dict[int, list[tuple[str, str]]]:
+    def failures(self, dataset: str, frame: pl.DataFrame) -> dict[int, list[tuple[str, str]]]:
+        """{line: [(first column of the rule, reason with the offending value)]} for every row of
+        one batch (a file or zip member), by the dataset's rules evaluated in polars."""
         failures: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for rule in self.rules[dataset]:
             names = list(_columns(rule))
@@ -222,15 +231,52 @@ class Validator:
                 failures[int(row[0])].append((names[0], f"{rule.reason} ({shown})" if shown else rule.reason))
         return failures
 
-    def _gx_failures(self, dataset: str, frame: pl.DataFrame, batch_name: str) -> dict[int, list[tuple[str, str]]]:
-        rules = self.rules[dataset]
-        columns = sorted({c for rule in rules for c in _columns(rule)})
-        pandas_frame = frame.select(LINE, *columns).to_pandas()
+    def sample(self, dataset: str, frame: pl.DataFrame, failing: list[int], batch: int) -> pl.DataFrame:
+        """The part of a batch Great Expectations will see: the rule columns of its failing rows
+        (up to half the budget) and a deterministic sample of the others, tagged with `batch`."""
+        columns = sorted({c for rule in self.rules[dataset] for c in _columns(rule)})
+        view = frame.select(LINE, *columns).with_columns(pl.lit(batch, dtype=pl.Int64).alias(BATCH))
+        if view.height <= self.full_rows:
+            return view
+        bad = pl.col(LINE).is_in(pl.Series(failing, dtype=pl.Int64).implode())
+        chosen = view.filter(bad).head(self.full_rows // 2)
+        others = view.filter(~bad)
+        return pl.concat([chosen, others.sample(n=self.full_rows - chosen.height, seed=0)], how="vertical")
+
+    def merge(self, dataset: str, samples: list[pl.DataFrame], failing: set[tuple[int, int]]) -> pl.DataFrame:
+        """Samples of several batches within the budget, failing rows first."""
+        merged = pl.concat(samples, how="vertical")
+        if merged.height <= self.full_rows:
+            return merged
+        keys = pl.DataFrame(list(failing), schema={BATCH: pl.Int64, LINE: pl.Int64}, orient="row")
+        bad = merged.join(keys, on=[BATCH, LINE], how="semi").head(self.full_rows // 2)
+        good = merged.join(keys, on=[BATCH, LINE], how="anti")
+        return pl.concat([bad, good.sample(n=self.full_rows - bad.height, seed=0)], how="vertical")
+
+    def check_load(
+        self, dataset: str, sample: pl.DataFrame, failing: set[tuple[int, int]], names: dict[int, str], run: str
+    ) -> None:
+        """Great Expectations validates one load's sample of a dataset (every row of a load up to
+        `full_rows` rows) and must find nothing the row-by-row rules missed; its results are kept
+        for the Data Docs. A disagreement is a defect in the rules: the load stops before it
+        commits, naming the file, the line and the expectation."""
+        found = self._gx_failures(dataset, sample, run)
+        missed = sorted(key for key in found if key not in failing)
+        if missed:
+            batch, line = missed[0]
+            raise ValidationDisagreement(
+                f"Great Expectations rejects {len(missed)} {dataset} row(s) the loader's rules keep, "
+                f"first {names.get(batch, batch)} line {line}: {'; '.join(found[missed[0]])}"
+            )
+
+    def _gx_failures(self, dataset: str, frame: pl.DataFrame, run: str) -> dict[tuple[int, int], list[str]]:
+        """{(batch, line): [reasons]} as Great Expectations finds them."""
+        pandas_frame = frame.with_columns((pl.col(BATCH) * LINE_SPAN + pl.col(LINE)).alias(ROW_ID)).to_pandas()
         result = self._checkpoint(dataset).run(
             batch_parameters={"dataframe": pandas_frame},
-            run_id=self._gx.RunIdentifier(run_name=re.sub(r"[/\\]", "__", batch_name)[-200:]),
+            run_id=self._gx.RunIdentifier(run_name=re.sub(r"[/\\]", "__", run)[-200:]),
         )
-        failures: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        failures: dict[tuple[int, int], list[str]] = defaultdict(list)
         for validation in result.run_results.values():
             for outcome in validation.results:
                 if outcome.success:
@@ -239,26 +285,15 @@ class Validator:
                     raise RuntimeError(f"expectation failed to run: {outcome.exception_info.get('exception_message')}")
                 reason = outcome.expectation_config.meta["reason"]
                 for hit in outcome.result.get("unexpected_index_list") or []:
-                    names = expectation_columns(outcome.expectation_config)
-                    values = [hit.get(c) for c in names]
-                    present = [v for v in values if v is not None and str(v) not in ("nan", "NaT", "None")]
-                    shown = ", ".join(_shown(v) for v in present)
-                    failures[int(hit[LINE])].append((names[0], f"{reason} ({shown})" if shown else reason))
+                    batch, line = divmod(int(hit[ROW_ID]), LINE_SPAN)
+                    failures[(batch, line)].append(reason)
         return failures
 
     def build_docs(self) -> str | None:
+        self._opened()
         self.context.build_data_docs()
         sites = self.context.get_docs_sites_urls()
         return sites[0]["site_url"] if sites else None
-
-
-def _shown(value) -> str:
-    """A value as polars prints it (pandas turns a whole-number column with gaps into floats)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if hasattr(value, "isoformat") and hasattr(value, "tzinfo"):
-        return str(pl.Series([value]).cast(pl.String)[0])
-    return str(value)
 
 
 def expectation_columns(config) -> list[str]:

@@ -75,22 +75,31 @@ def map_headers(headers: Iterable[str], columns: Iterable[Column]) -> dict[str, 
     return mapping
 
 
-def read_csv_strings(text: str) -> pl.DataFrame:
+def utf8_csv(data: bytes) -> bytes:
+    """The bytes of a CSV file after the checks of `decode_text`, without a BOM (polars reads
+    bytes directly; a str would be encoded back)."""
+    decode_text(data)
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def read_csv_strings(text: str | bytes) -> pl.DataFrame:
     """Every column as a string, plus `_line` (the row number, header = 1) and `_raw` (the row as JSON).
 
     polars reads well-formed files; a file it cannot read (ragged rows, stray quotes) is read again
     with the csv module so that only the broken rows are lost to quarantine, never the file.
     """
     try:
-        frame = pl.read_csv(io.StringIO(text), infer_schema=False, missing_utf8_is_empty_string=False)
+        source = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
+        frame = pl.read_csv(source, infer_schema=False, missing_utf8_is_empty_string=False)
         ragged: list[int] = []
     except pl.exceptions.PolarsError:
-        frame, ragged = _read_csv_leniently(text)
+        frame, ragged = _read_csv_leniently(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
     if frame.width == 0 or not frame.columns:
         raise FileRejected("no header row")
     frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
     frame = frame.with_columns(
-        pl.struct(pl.all()).struct.json_encode().alias(RAW),
+        # The record as read; written out as JSON only for rows that end in quarantine.
+        pl.struct(pl.all()).alias(RAW),
         pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(LINE),
     )
     if ragged:
