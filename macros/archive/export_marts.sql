@@ -7,7 +7,9 @@
         {%- for node in graph.nodes.values()
             if node.resource_type == 'model' and node.config.schema == 'marts' and node.config.enabled %}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) %}
-            {%- if relation is not none %}
+            {%- if relation is not none and node.config.get('rerate_months') and target.type == 'duckdb' %}
+                {% do export_months_to_parquet(relation, root ~ '/' ~ node.alias) %}
+            {%- elif relation is not none %}
                 {% do export_relation_to_parquet(relation, root ~ '/' ~ node.alias) %}
             {%- endif %}
         {%- endfor %}
@@ -38,4 +40,37 @@
     {% do run_query(
         "insert overwrite directory '" ~ (path | replace("'", "\\'")) ~ "' using parquet select * from " ~ relation
     ) %}
+{% endmacro %}
+
+
+{% macro export_months_to_parquet(relation, path) %}
+    {#- The marts re-rated by month (fct_pstn_calls and its kin) hold every call: rewriting their
+        export whole after a nightly that re-rated one month would cost what the full build
+        costs (issue 5). Their export is one file per billing month, `month-YYYY-MM.parquet`,
+        and a run rewrites the months it rated (rated_at = this run). A folder in another
+        layout, or without month files, is cleared and written whole; `schema0.parquet` (no rows)
+        keeps the columns of an empty mart. -#}
+    {%- set folder = path | replace("'", "''") -%}
+    {%- set layout = run_query(
+        "select count(*) filter (where regexp_matches(file, '/month-[0-9]{4}-[0-9]{2}[.]parquet$')),"
+        ~ " count(*) filter (where not regexp_matches(file, '/(month-[0-9]{4}-[0-9]{2}|schema[0-9]*)[.]parquet$'))"
+        ~ " from glob('" ~ folder ~ "/*.parquet')"
+    ) -%}
+    {%- set whole = layout.columns[0].values()[0] == 0 or layout.columns[1].values()[0] > 0 -%}
+    {%- if whole %}
+        {% do run_query(
+            "copy (select * from " ~ relation ~ " limit 0) to '" ~ folder
+            ~ "' (format parquet, per_thread_output true, overwrite true, filename_pattern 'schema')"
+        ) %}
+    {%- endif %}
+    {%- set months = run_query(
+        "select distinct cast(billing_month as varchar) from " ~ relation
+        ~ ("" if whole else " where rated_at = " ~ rated_at())
+    ) -%}
+    {%- for month in months.columns[0].values() | sort %}
+        {% do run_query(
+            "copy (select * from " ~ relation ~ " where billing_month = cast('" ~ month ~ "' as date)) to '"
+            ~ folder ~ "/month-" ~ month[:7] ~ ".parquet' (format parquet)"
+        ) %}
+    {%- endfor %}
 {% endmacro %}

@@ -50,7 +50,9 @@ def dbt(settings: Settings, *arguments: str) -> int:
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     extra = ["--full-refresh"] if args.full_refresh else []
-    if getattr(args, "skip_unit_tests", False):
+    # Unit tests check the model code, not the data: `make test` (CI) runs them; the main job and
+    # the nightly build the data and run the data tests only (as dbt recommends).
+    if not getattr(args, "unit_tests", False):
         extra += ["--exclude-resource-type", "unit_test"]
     status = dbt(settings, "build", *extra)
     if status:
@@ -87,7 +89,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     status = cmd_load(settings, argparse.Namespace(reprocess_rejected=False))
     if status:
         return status
-    return cmd_build(settings, argparse.Namespace(full_refresh=False))
+    return cmd_build(settings, argparse.Namespace(full_refresh=False, unit_tests=False))
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
@@ -199,11 +201,15 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="dbt build (seeds, models, tests) on the archive")
     p.add_argument("--full-refresh", action="store_true")
     p.add_argument(
-        "--skip-unit-tests",
+        "--unit-tests",
         action="store_true",
-        help="data tests only (as the nightly does: unit tests check the code, and run in CI and `make run`)",
+        help="also run dbt's unit tests (they check the model code; `make test` runs them)",
     )
+    p.add_argument("--skip-unit-tests", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("unit-tests", help="dbt's unit tests of the models (on a built warehouse)")
+    p.set_defaults(func=lambda settings, args: dbt(settings, "test", "--select", "test_type:unit"))
 
     p = sub.add_parser("run", help="the main job: sample data if empty, load, build")
     p.set_defaults(func=cmd_run)

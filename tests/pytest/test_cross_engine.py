@@ -46,7 +46,7 @@ def both_engines(tmp_path_factory):
         base.pop(key, None)
     duck = pstn(dict(base, PSTN_EXPORT_DIR=str(root / "exports-duckdb")), "run")
     assert duck.returncode == 0, duck.stdout[-4000:] + duck.stderr[-4000:]
-    spark = pstn(dict(base, PSTN_EXPORT_DIR=str(root / "exports-spark"), PSTN_TARGET="spark"), "build")
+    spark = pstn(dict(base, PSTN_EXPORT_DIR=str(root / "exports-spark"), PSTN_TARGET="spark"), "build", "--unit-tests")
     assert spark.returncode == 0, spark.stdout[-6000:] + spark.stderr[-4000:]
     return root, spark
 

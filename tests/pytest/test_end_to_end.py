@@ -1,6 +1,6 @@
 """`pstn run` as a user runs it: sample data into an empty landing folder, load, dbt build
-(models, data tests, unit tests), then the numbers in the warehouse; then the idempotence and
-history guarantees end to end."""
+(models and data tests), then the numbers in the warehouse; dbt's unit tests on that warehouse;
+then the idempotence and history guarantees end to end."""
 
 from __future__ import annotations
 
@@ -41,6 +41,18 @@ def test_run_generates_loads_and_builds(built):
     tenants = dict(query(root, "select tenant_id, count(*) from staging.stg_archive__pstn_calls group by 1"))
     assert tenants["fabrikam-kr"] == 25
     assert tenants["default"] > 5000
+
+
+def test_every_dbt_unit_test_passes(built):
+    """The main job leaves unit tests out (they check the code, not the data); here they run."""
+    import json
+
+    _, env, _ = built
+    unit = pstn(env, "unit-tests")
+    assert unit.returncode == 0, unit.stdout[-5000:] + unit.stderr[-3000:]
+    results = json.loads((ROOT / "target" / "run_results.json").read_text())["results"]
+    statuses = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(statuses) >= 12 and set(statuses) == {"pass"}, statuses
 
 
 def test_rejections_table_names_file_line_and_reason(built):

@@ -65,9 +65,16 @@ def two_batches(tmp_path_factory):
         )
     )
     moved.write_csv(raw / "cdr" / "PSTN.calls.2024-02.resent.csv")
+    # The second run updates a copy of the first run's exports in place: the marts re-rated by
+    # month rewrite only the month files they re-rated.
+    shutil.copytree(root / "exports-first", root / "exports-incremental")
+    month_files = sorted((root / "exports-incremental" / "fct_pstn_calls").glob("month-*.parquet"))
+    before = {path.name: path.stat().st_mtime_ns for path in month_files}
     env = dict(env, PSTN_EXPORT_DIR=str(root / "exports-incremental"))
     second = pstn(env, "run")
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-3000:]
+    after = {path.name: path.stat().st_mtime_ns for path in month_files}
+    (root / "month_files_rewritten.txt").write_text("\n".join(n for n in before if after[n] != before[n]))
 
     scope = second_run_scope(root / "wh" / "warehouse.duckdb")
 
@@ -119,6 +126,18 @@ def test_incremental_marts_equal_a_full_refresh(two_batches):
     assert not different, "\n".join(different)
     calls = next(r for r in results if r.mart == "fct_pstn_calls")
     assert calls.left_rows > 12000
+
+
+def test_the_exports_rewrite_only_the_re_rated_months(two_batches):
+    """fct_pstn_calls is exported one file per billing month; the incremental run rewrote the
+    months it re-rated (2024) and left 2019 alone, and the result equals the full refresh's
+    export (test above)."""
+    root, _, _, _ = two_batches
+    files = sorted(p.name for p in (root / "exports-incremental" / "fct_pstn_calls").glob("*.parquet"))
+    assert "month-2019-11.parquet" in files and "month-2024-06.parquet" in files
+    rewritten = set((root / "month_files_rewritten.txt").read_text().split())
+    assert {"month-2024-01.parquet", "month-2024-02.parquet", "month-2024-04.parquet"} <= rewritten
+    assert not {name for name in rewritten if name.startswith("month-2019")}
 
 
 def test_the_moved_call_left_its_old_month(two_batches):

@@ -8,30 +8,56 @@ with
 
 {%- if is_incremental() %}
 
-calls as (
+calls as {{ not_materialized() }} (
 
     {{ versions_of_new_keys(source('archive', 'calls'), ['tenant_id', 'usage_id']) }}
 
 ),
 {%- else %}
 
-calls as (
+calls as {{ not_materialized() }} (
 
     select * from {{ source('archive', 'calls') }}
 
 ),
 {%- endif %}
 
+versions as (
+
+    {# Ranked on the identifying columns only; the winning rows are then read whole (a window
+       over every column of millions of calls sorts all of them). A row is named by its load,
+       file (or zip member) and line. #}
+    select
+        tenant_id,
+        usage_id,
+        load_id,
+        file_seq,
+        coalesce(source_member, '') as source_member_key,
+        source_line,
+        row_number() over (
+            partition by tenant_id, usage_id
+            order by load_id desc, file_seq desc, source_member_key desc, source_line desc
+        ) as version_rank,
+        count(*) over (partition by tenant_id, usage_id) as version_count
+    from calls
+
+),
+
 versions_ranked as (
 
     select
         calls.*,
-        row_number() over (
-            partition by tenant_id, usage_id
-            order by load_id desc, file_seq desc, source_line desc
-        ) as version_rank,
-        count(*) over (partition by tenant_id, usage_id) as version_count
+        versions.version_rank,
+        versions.version_count
     from calls
+    inner join versions
+        on calls.tenant_id = versions.tenant_id
+        and calls.usage_id = versions.usage_id
+        and calls.load_id = versions.load_id
+        and calls.file_seq = versions.file_seq
+        and coalesce(calls.source_member, '') = versions.source_member_key
+        and calls.source_line = versions.source_line
+        and versions.version_rank = 1
 
 ),
 
