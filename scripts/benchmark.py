@@ -104,13 +104,20 @@ def main() -> int:
     parser.add_argument(
         "--tenants", type=int, default=1, help="replicate the generated tenant into this many (rows x tenants)"
     )
+    parser.add_argument(
+        "--no-exports",
+        action="store_true",
+        help="skip the Parquet exports of the marts (PSTN_SKIP_EXPORTS=1; for disk at 100M rows)",
+    )
     args = parser.parse_args()
 
     work = args.workdir.resolve()
     raw, warehouse = work / "raw", work / "wh" / "warehouse.duckdb"
     env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(warehouse))
-    for key in ("PSTN_ARCHIVE_DIR", "PSTN_EXPORT_DIR", "PSTN_TARGET"):
+    for key in ("PSTN_ARCHIVE_DIR", "PSTN_EXPORT_DIR", "PSTN_TARGET", "PSTN_SKIP_EXPORTS"):
         env.pop(key, None)
+    if args.no_exports:
+        env["PSTN_SKIP_EXPORTS"] = "1"
     pstn = [sys.executable, "-m", "pstn"]
     figures: dict[str, dict] = {}
     profiles: dict[str, list[tuple[float, str]]] = {}

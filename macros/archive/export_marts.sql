@@ -1,9 +1,9 @@
 {% macro export_marts() %}
     {#- on-run-end: write every mart as Parquet under $PSTN_EXPORT_DIR/<mart>/ so that BI tools
         that read files, and the cross-engine check, read either engine's result the same way.
-        Set PSTN_EXPORT_DIR to an empty string to skip. -#}
+        Set PSTN_SKIP_EXPORTS=1 to skip (the benchmark's --no-exports). -#}
     {%- set root = env_var('PSTN_EXPORT_DIR', 'data/exports') -%}
-    {%- if execute and root and flags.WHICH in ('build', 'run') %}
+    {%- if execute and root and not env_var('PSTN_SKIP_EXPORTS', '') and flags.WHICH in ('build', 'run') %}
         {%- for node in graph.nodes.values()
             if node.resource_type == 'model' and node.config.schema == 'marts' and node.config.enabled %}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) %}
