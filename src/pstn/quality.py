@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import warnings
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 BATCH = "_batch"  # which batch (file or zip member) of the load a sampled row comes from
 ROW_ID = "_row"  # batch * LINE_SPAN + line: the row's name in Great Expectations' results
 LINE_SPAN = 10**10
+# Great Expectations keeps module-level state (its YAML handler) that is not safe to use from two
+# threads at once: every use of a GX project holds this lock.
+_GX_LOCK = threading.RLock()
 
 
 class ValidationDisagreement(RuntimeError):
@@ -174,6 +178,10 @@ class Validator:
         self._ready: Future = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx").submit(self._open, gx_dir)
 
     def _open(self, gx_dir: Path) -> None:
+        with _GX_LOCK:
+            self._open_project(gx_dir)
+
+    def _open_project(self, gx_dir: Path) -> None:
         gx = quiet_gx()
         self._gx = gx
         gx_dir.mkdir(parents=True, exist_ok=True)
@@ -272,10 +280,12 @@ class Validator:
     def _gx_failures(self, dataset: str, frame: pl.DataFrame, run: str) -> dict[tuple[int, int], list[str]]:
         """{(batch, line): [reasons]} as Great Expectations finds them."""
         pandas_frame = frame.with_columns((pl.col(BATCH) * LINE_SPAN + pl.col(LINE)).alias(ROW_ID)).to_pandas()
-        result = self._checkpoint(dataset).run(
-            batch_parameters={"dataframe": pandas_frame},
-            run_id=self._gx.RunIdentifier(run_name=re.sub(r"[/\\]", "__", run)[-200:]),
-        )
+        self._opened()  # before taking the lock: the opening thread needs it
+        with _GX_LOCK:
+            result = self._checkpoint(dataset).run(
+                batch_parameters={"dataframe": pandas_frame},
+                run_id=self._gx.RunIdentifier(run_name=re.sub(r"[/\\]", "__", run)[-200:]),
+            )
         failures: dict[tuple[int, int], list[str]] = defaultdict(list)
         for validation in result.run_results.values():
             for outcome in validation.results:
@@ -291,8 +301,9 @@ class Validator:
 
     def build_docs(self) -> str | None:
         self._opened()
-        self.context.build_data_docs()
-        sites = self.context.get_docs_sites_urls()
+        with _GX_LOCK:
+            self.context.build_data_docs()
+            sites = self.context.get_docs_sites_urls()
         return sites[0]["site_url"] if sites else None
 
 

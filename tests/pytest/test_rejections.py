@@ -153,3 +153,22 @@ def test_large_batches_quarantine_the_same_rows_for_the_same_reasons(tmp_path, v
     full, sampled = quarantines
     assert len(full) == len(ROW_CASES) + 2
     assert sampled == full
+
+
+def test_a_row_great_expectations_rejects_but_the_rules_keep_stops_the_load(tmp_path, validator, monkeypatch):
+    """The rules (polars, every row) and the Great Expectations suite are built from one list and
+    must agree; if GX flags a row the rules kept, the load stops before its commit, naming the
+    file, line and expectation, and nothing of it becomes visible."""
+    from conftest import Landing
+
+    from pstn.quality import ValidationDisagreement
+
+    landing = Landing(tmp_path, validator)
+    landing.write("cdr/calls.csv", admin_csv(admin_row("ok1"), ROW_CASES["unknown capability"][0]))
+    monkeypatch.setattr(type(validator), "failures", lambda self, dataset, frame: {})
+    with pytest.raises(ValidationDisagreement, match=r"cdr/calls.csv!? line 3: unknown capability"):
+        landing.load()
+    assert landing.manifest().is_empty()
+    monkeypatch.undo()
+    report = landing.load()
+    assert (report.rows_kept, report.rows_rejected) == (1, 1)
