@@ -29,6 +29,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def report(step: str, values: dict) -> None:
+    """One step's figures as soon as it ends (a long run shows its progress)."""
+    print(f"{step:<16}{values['seconds']:>10.1f}{values['peak_mb']:>10.0f}{values['exit']:>6}", flush=True)
+
+
 def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """(seconds, peak resident MB of the process tree's largest process, exit code)."""
     started = time.monotonic()
@@ -145,30 +150,37 @@ def main() -> int:
     tenant_folders = replicate_tenants(raw, args.tenants)
     rows = csv_rows((raw / "cdr").rglob("*.csv"))
 
-    for step, command in (("load", [*pstn, "load"]), ("build", [*pstn, "build"])):
+    print(f"{rows} call rows; {'step':<16}{'seconds':>10}{'peak MB':>10}{'exit':>6}", flush=True)
+
+    def run_step(step: str, command: list[str]) -> None:
+        """Measure one step, print it at once; a failed step ends the benchmark (its figures
+        would mean nothing), with what was measured so far written out."""
         seconds, peak, code = measured(command, env)
-        figures[f"full_{step}"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
-        if step == "build":
-            keep_profile(work, "full_build", profiles)
+        figures[step] = {"seconds": seconds, "peak_mb": peak, "exit": code}
+        report(step, figures[step])
+        if step.endswith("build"):
+            keep_profile(work, step, profiles)
+        if code != 0:
+            if args.json:
+                args.json.write_text(json.dumps({"figures": figures, "failed": step}, indent=2))
+            raise SystemExit(f"{step} failed (exit {code}); see its output above")
+
+    run_step("full_load", [*pstn, "load"])
+    run_step("full_build", [*pstn, "build"])
 
     script = (
         (ROOT / "scripts" / "reference_rating.sql")
         .read_text()
         .format(raw=raw, seeds=ROOT / "seeds", out=work / "reference_rated.parquet")
     )
-    reference = f"import duckdb; duckdb.connect().execute({script!r})"
-    seconds, peak, code = measured([sys.executable, "-c", reference], env)
-    figures["reference"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
+    run_step("reference", [sys.executable, "-c", f"import duckdb; duckdb.connect().execute({script!r})"])
 
     for folder in [raw / "cdr", *tenant_folders]:
         shutil.copy2(next_day_file, folder / next_day_file.name)
     next_rows = csv_rows([next_day_file]) * args.tenants
     # The next day runs the same main job (data tests; unit tests check the code, in CI).
-    for step, command in (("load", [*pstn, "load"]), ("build", [*pstn, "build"])):
-        seconds, peak, code = measured(command, env)
-        figures[f"next_day_{step}"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
-        if step == "build":
-            keep_profile(work, "next_day_build", profiles)
+    run_step("next_day_load", [*pstn, "load"])
+    run_step("next_day_build", [*pstn, "build"])
 
     full = figures["full_load"]["seconds"] + figures["full_build"]["seconds"]
     next_day = figures["next_day_load"]["seconds"] + figures["next_day_build"]["seconds"]
@@ -183,7 +195,7 @@ def main() -> int:
     }
     print(f"{'step':<16}{'seconds':>10}{'peak MB':>10}{'exit':>6}")
     for step, values in figures.items():
-        print(f"{step:<16}{values['seconds']:>10.1f}{values['peak_mb']:>10.0f}{values['exit']:>6}")
+        report(step, values)
     for step, nodes in profiles.items():
         total = sum(t for t, _ in nodes)
         print(f"{step}: {len(nodes)} dbt nodes, {total:.1f} s summed; slowest:")

@@ -135,3 +135,39 @@ def test_data_docs_are_published(landing):
     index = report.data_docs.removeprefix("file://")
     html = Path(index).read_text(encoding="utf-8")
     assert "calls_boundary" in html
+
+
+def test_quarantined_rows_of_the_same_bytes_under_two_tenants_have_two_ids(landing):
+    """Found by the 100M-row benchmark (tenants replicated by hard links): a rejected row's id was
+    made of the file's digest and line only, so the same bytes under two tenants collided."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    content = admin_csv(*days(1, 2), admin_row("bad", **{"Duration Seconds": "-5"}))
+    landing.write("cdr/contoso/jan.csv", content)
+    landing.write("cdr/fabrikam/jan.csv", content)
+    assert landing.load().rows_rejected == 2
+    dbt = Path(sys.executable).with_name("dbt")
+    result = subprocess.run(
+        [
+            str(dbt),
+            "build",
+            "--select",
+            "stg_archive__quarantined_rows",
+            "--project-dir",
+            str(landing.settings.project_dir),
+        ],
+        cwd=landing.settings.project_dir,
+        env=landing.settings.dbt_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "PASS=" in result.stdout and "ERROR=0" in result.stdout
+    with duckdb.connect(str(landing.settings.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select tenant_id, count(distinct quarantined_row_id) from staging.stg_archive__quarantined_rows group by 1"
+        ).fetchall()
+    assert sorted(rows) == [("contoso", 1), ("fabrikam", 1)]
