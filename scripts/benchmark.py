@@ -114,6 +114,12 @@ def main() -> int:
         action="store_true",
         help="skip the Parquet exports of the marts (PSTN_SKIP_EXPORTS=1; for disk at 100M rows)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run that stopped after its full load (figures from --json): keep the loaded "
+        "archive, drop the warehouse, go on from the full build",
+    )
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -145,7 +151,16 @@ def main() -> int:
             env,
         )
         figures["generate"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
-    shutil.rmtree(work / "wh", ignore_errors=True)
+    earlier = json.loads(args.json.read_text())["figures"] if args.resume and args.json and args.json.exists() else {}
+    resumed = earlier.get("full_load", {}).get("exit") == 0 and (work / "wh" / "archive").is_dir()
+    if resumed:
+        # The archive of the earlier run's load stays; what dbt built from it goes.
+        figures.update(full_load=earlier["full_load"])
+        for leftover in (work / "wh").glob("warehouse.duckdb*"):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        shutil.rmtree(work / "wh" / "exports", ignore_errors=True)
+    else:
+        shutil.rmtree(work / "wh", ignore_errors=True)
     next_day_file = hold_back_last_day(raw, work / "held_back")
     tenant_folders = replicate_tenants(raw, args.tenants)
     rows = csv_rows((raw / "cdr").rglob("*.csv"))
@@ -165,7 +180,11 @@ def main() -> int:
                 args.json.write_text(json.dumps({"figures": figures, "failed": step}, indent=2))
             raise SystemExit(f"{step} failed (exit {code}); see its output above")
 
-    run_step("full_load", [*pstn, "load"])
+    if resumed:
+        print("resumed after the earlier run's full load:", flush=True)
+        report("full_load", figures["full_load"])
+    else:
+        run_step("full_load", [*pstn, "load"])
     run_step("full_build", [*pstn, "build"])
 
     script = (

@@ -22,7 +22,7 @@
 {%- set reason_all = 'initial_build' if not is_incremental() or state.watermark is none else 'rating_inputs_changed' %}
 with
 
-archive_calls as (
+archive_calls as {{ not_materialized() }} (
 
     {# Billing day and month of every archived version, in var('billing_time_zone'). #}
     select

@@ -22,42 +22,57 @@ calls as {{ not_materialized() }} (
 ),
 {%- endif %}
 
-versions as (
+multi_version_keys as (
 
-    {# Ranked on the identifying columns only; the winning rows are then read whole (a window
-       over every column of millions of calls sorts all of them). A row is named by its load,
-       file (or zip member) and line. #}
-    select
-        tenant_id,
-        usage_id,
-        load_id,
-        file_seq,
-        coalesce(source_member, '') as source_member_key,
-        source_line,
-        row_number() over (
-            partition by tenant_id, usage_id
-            order by load_id desc, file_seq desc, source_member_key desc, source_line desc
-        ) as version_rank,
-        count(*) over (partition by tenant_id, usage_id) as version_count
+    {# Keys archived more than once (a UsageId re-sent with other content): rare. The calls of
+       every other key pass through as they are; only these are ranked. Ranking every call, or
+       joining every call back to its rank, needs memory or spill space for all of them, which
+       at 100M rows this machine does not have (issue 5). #}
+    select tenant_id, usage_id
     from calls
+    group by tenant_id, usage_id
+    having count(*) > 1
+
+),
+
+single_versions as (
+
+    select
+        calls.*,
+        1 as version_rank,
+        cast(1 as bigint) as version_count
+    from calls
+    where not exists (
+        select 1
+        from multi_version_keys
+        where multi_version_keys.tenant_id = calls.tenant_id
+            and multi_version_keys.usage_id = calls.usage_id
+    )
+
+),
+
+multi_versions_ranked as (
+
+    select
+        calls.*,
+        row_number() over (
+            partition by calls.tenant_id, calls.usage_id
+            order by calls.load_id desc, calls.file_seq desc, coalesce(calls.source_member, '') desc, calls.source_line desc
+        ) as version_rank,
+        count(*) over (partition by calls.tenant_id, calls.usage_id) as version_count
+    from calls
+    inner join multi_version_keys
+        on calls.tenant_id = multi_version_keys.tenant_id
+        and calls.usage_id = multi_version_keys.usage_id
 
 ),
 
 versions_ranked as (
 
-    select
-        calls.*,
-        versions.version_rank,
-        versions.version_count
-    from calls
-    inner join versions
-        on calls.tenant_id = versions.tenant_id
-        and calls.usage_id = versions.usage_id
-        and calls.load_id = versions.load_id
-        and calls.file_seq = versions.file_seq
-        and coalesce(calls.source_member, '') = versions.source_member_key
-        and calls.source_line = versions.source_line
-        and versions.version_rank = 1
+    select * from single_versions
+    union all
+    select * from multi_versions_ranked
+    where version_rank = 1
 
 ),
 
