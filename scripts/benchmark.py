@@ -120,6 +120,7 @@ def main() -> int:
         help="continue a run that stopped after its full load (figures from --json): keep the loaded "
         "archive, drop the warehouse, go on from the full build",
     )
+    parser.add_argument("--full-only", action="store_true", help="stop after the full load and build")
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -186,6 +187,13 @@ def main() -> int:
     else:
         run_step("full_load", [*pstn, "load"])
     run_step("full_build", [*pstn, "build"])
+    if args.full_only:
+        full = figures["full_load"]["seconds"] + figures["full_build"]["seconds"]
+        ratios = {"rows": rows, "full_seconds": round(full, 1), "full_rows_per_second": round(rows / full)}
+        print(json.dumps(ratios, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps({"figures": figures, "ratios": ratios}, indent=2))
+        return 0
 
     script = (
         (ROOT / "scripts" / "reference_rating.sql")

@@ -20,14 +20,24 @@
     {#- One view per archive dataset over its Parquet files. Every dataset folder holds a
         zero-row _schema.parquet, so the glob never comes back empty and types are fixed.
         A load writes its files as it goes and commits with its manifest last: only rows of
-        committed loads are visible (not those of a load running now or one that crashed). -#}
+        committed loads are visible (not those of a load running now or one that crashed).
+        The committed loads are written into the views as a list: as a sub-query, DuckDB could
+        not tell how many archive rows it filters and built its semi-join on the archive side,
+        which at 100M rows ran out of memory (issue 5). -#}
     {%- set root = var('archive_dir') | replace("'", "''") -%}
+    {%- set loads = [] -%}
+    {%- if execute %}
+        {%- set committed = run_query(
+            "select distinct load_id from read_parquet('" ~ root ~ "/_manifest/*.parquet') where load_id is not null order by 1"
+        ) -%}
+        {%- set loads = committed.columns[0].values() | list -%}
+    {%- endif %}
     create schema if not exists archive;
     {%- for table in archive_tables() %}
     create or replace view archive.{{ table | replace('_manifest', 'manifest') }} as
         select * from read_parquet('{{ root }}/{{ table }}/**/*.parquet', union_by_name = true, hive_partitioning = false)
         {%- if table != '_manifest' %}
-        where load_id in (select load_id from read_parquet('{{ root }}/_manifest/*.parquet'))
+        where {% if loads %}load_id in ({% for load in loads %}'{{ load | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor %}){% else %}false{% endif %}
         {%- endif %};
     {%- endfor %}
 {% endmacro %}

@@ -22,36 +22,25 @@ calls as {{ not_materialized() }} (
 ),
 {%- endif %}
 
-multi_version_keys as (
+{#- A full build ranks only the keys archived more than once (a UsageId re-sent with other
+    content: rare), listed first; the calls of every other key pass through as they are. Ranking
+    every call, or joining every call to its rank or to that list, needs memory or spill space for
+    all of them, which at 100M rows this machine did not have (issue 5). More than 10,000 such
+    keys, or an incremental run (only the new loads' keys), ranks every call read. #}
+{%- set repeated = none %}
+{%- if execute and not is_incremental() %}
+    {%- set found = run_query(
+        "select concat(tenant_id, '|', usage_id) from " ~ source('archive', 'calls')
+        ~ " group by tenant_id, usage_id having count(*) > 1 limit 10001"
+    ) %}
+    {%- set repeated = found.columns[0].values() | list %}
+    {%- if repeated | length > 10000 %}{% set repeated = none %}{% endif %}
+{%- endif %}
+{%- set repeated_list %}{% for key in repeated or [] %}'{{ key | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor %}{% endset %}
 
-    {# Keys archived more than once (a UsageId re-sent with other content): rare. The calls of
-       every other key pass through as they are; only these are ranked. Ranking every call, or
-       joining every call back to its rank, needs memory or spill space for all of them, which
-       at 100M rows this machine does not have (issue 5). #}
-    select tenant_id, usage_id
-    from calls
-    group by tenant_id, usage_id
-    having count(*) > 1
+versions_ranked as (
 
-),
-
-single_versions as (
-
-    select
-        calls.*,
-        1 as version_rank,
-        cast(1 as bigint) as version_count
-    from calls
-    where not exists (
-        select 1
-        from multi_version_keys
-        where multi_version_keys.tenant_id = calls.tenant_id
-            and multi_version_keys.usage_id = calls.usage_id
-    )
-
-),
-
-multi_versions_ranked as (
+    {%- if repeated is none %}
 
     select
         calls.*,
@@ -61,18 +50,33 @@ multi_versions_ranked as (
         ) as version_rank,
         count(*) over (partition by calls.tenant_id, calls.usage_id) as version_count
     from calls
-    inner join multi_version_keys
-        on calls.tenant_id = multi_version_keys.tenant_id
-        and calls.usage_id = multi_version_keys.usage_id
 
-),
+    {%- else %}
 
-versions_ranked as (
+    select
+        calls.*,
+        1 as version_rank,
+        cast(1 as bigint) as version_count
+    from calls
+    {%- if repeated %}
+    where concat(calls.tenant_id, '|', calls.usage_id) not in ({{ repeated_list }})
 
-    select * from single_versions
     union all
-    select * from multi_versions_ranked
-    where version_rank = 1
+
+    select * from (
+        select
+            calls.*,
+            row_number() over (
+                partition by calls.tenant_id, calls.usage_id
+                order by calls.load_id desc, calls.file_seq desc, coalesce(calls.source_member, '') desc, calls.source_line desc
+            ) as version_rank,
+            count(*) over (partition by calls.tenant_id, calls.usage_id) as version_count
+        from calls
+        where concat(calls.tenant_id, '|', calls.usage_id) in ({{ repeated_list }})
+    ) as repeated_versions
+    {%- endif %}
+
+    {%- endif %}
 
 ),
 
