@@ -36,6 +36,13 @@ calls as {{ not_materialized() }} (
     {%- set repeated = found.columns[0].values() | list %}
     {%- if repeated | length > 10000 %}{% set repeated = none %}{% endif %}
 {%- endif %}
+{%- set version_columns -%}
+    row_number() over (
+        partition by calls.tenant_id, calls.usage_id
+        order by calls.load_id desc, calls.file_seq desc, coalesce(calls.source_member, '') desc, calls.source_line desc
+    ) as version_rank,
+    count(*) over (partition by calls.tenant_id, calls.usage_id) as version_count
+{%- endset %}
 {%- set repeated_list %}{% for key in repeated or [] %}'{{ key | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor %}{% endset %}
 
 versions_ranked as (
@@ -44,11 +51,7 @@ versions_ranked as (
 
     select
         calls.*,
-        row_number() over (
-            partition by calls.tenant_id, calls.usage_id
-            order by calls.load_id desc, calls.file_seq desc, coalesce(calls.source_member, '') desc, calls.source_line desc
-        ) as version_rank,
-        count(*) over (partition by calls.tenant_id, calls.usage_id) as version_count
+        {{ version_columns }}
     from calls
 
     {%- else %}
@@ -66,11 +69,7 @@ versions_ranked as (
     select * from (
         select
             calls.*,
-            row_number() over (
-                partition by calls.tenant_id, calls.usage_id
-                order by calls.load_id desc, calls.file_seq desc, coalesce(calls.source_member, '') desc, calls.source_line desc
-            ) as version_rank,
-            count(*) over (partition by calls.tenant_id, calls.usage_id) as version_count
+            {{ version_columns }}
         from calls
         where concat(calls.tenant_id, '|', calls.usage_id) in ({{ repeated_list }})
     ) as repeated_versions
