@@ -1,6 +1,9 @@
 {{ config(**rerate_config()) }}
 {%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
+{#- Number prefixes are 2 to 10 characters with the `+` (a data test on the seed says so). #}
+{%- set prefix_lengths = range(10, 1, -1) | list %}
+
 {# SPEC 4 rules 1-2: what kind of call it is, where it went, which zone and number type, and its
    billing day and month in var('billing_time_zone'). Every call is kept; calls outside meeting
    dial-out and dial-in are labelled out of scope, never dropped. #}
@@ -109,46 +112,6 @@ calls_prepared as {{ not_materialized() }} (
 
 ),
 
-prefix_lengths as (
-
-    select distinct length(number_prefix) as prefix_length from number_prefixes
-
-),
-
-prefix_candidates as (
-
-    {# The number's leading digits at every prefix length the seed uses: the longest-prefix
-       match becomes an equality join (a LIKE join compares every call with every prefix). #}
-    select
-        calls_prepared.tenant_id,
-        calls_prepared.usage_id,
-        cast(calls_prepared.billing_start_at as date) as billing_date,
-        prefix_lengths.prefix_length,
-        substring(calls_prepared.callee_number_e164, 1, prefix_lengths.prefix_length) as leading_digits
-    from calls_prepared
-    cross join prefix_lengths
-    where length(calls_prepared.callee_number_e164) >= prefix_lengths.prefix_length
-
-),
-
-prefix_matches as (
-
-    select
-        prefix_candidates.tenant_id,
-        prefix_candidates.usage_id,
-        number_prefixes.number_type,
-        row_number() over (
-            partition by prefix_candidates.tenant_id, prefix_candidates.usage_id
-            order by prefix_candidates.prefix_length desc
-        ) as match_rank
-    from prefix_candidates
-    inner join number_prefixes
-        on prefix_candidates.leading_digits = number_prefixes.number_prefix
-        and prefix_candidates.billing_date >= number_prefixes.valid_from
-        and prefix_candidates.billing_date <= {{ open_end_date('number_prefixes.valid_to') }}
-
-),
-
 calls_located as (
 
     select
@@ -157,7 +120,11 @@ calls_located as (
         named.country_code as named_country_code,
         coalesce(code_3.country_code, code_2.country_code, code_1.country_code) as number_country_code,
         coalesce(code_3.calling_code, code_2.calling_code, code_1.calling_code) as callee_calling_code,
-        prefix_matches.number_type as prefix_number_type
+        coalesce(
+            {%- for length in prefix_lengths %}
+            prefix_{{ length }}.number_type{{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as prefix_number_type
     from calls_prepared
     left join country_names_unique as named
         on lower(trim(calls_prepared.destination_name)) = named.name_key
@@ -167,10 +134,17 @@ calls_located as (
         on substring(calls_prepared.callee_leading_digits, 1, 2) = code_2.calling_code
     left join calling_codes as code_1
         on substring(calls_prepared.callee_leading_digits, 1, 1) = code_1.calling_code
-    left join prefix_matches
-        on calls_prepared.tenant_id = prefix_matches.tenant_id
-        and calls_prepared.usage_id = prefix_matches.usage_id
-        and prefix_matches.match_rank = 1
+    {#- The longest prefix of the number in number_prefixes, valid on the billing day: one
+        join per prefix length against the small seed (longest first in the coalesce above).
+        A window ranking every call's candidate prefixes spilled more than this machine's disk at
+        100M calls (issue 5). #}
+    {%- for length in prefix_lengths %}
+    left join number_prefixes as prefix_{{ length }}
+        on substring(calls_prepared.callee_number_e164, 1, {{ length }}) = prefix_{{ length }}.number_prefix
+        and length(prefix_{{ length }}.number_prefix) = {{ length }}
+        and cast(calls_prepared.billing_start_at as date) >= prefix_{{ length }}.valid_from
+        and cast(calls_prepared.billing_start_at as date) <= {{ open_end_date('prefix_' ~ length ~ '.valid_to') }}
+    {%- endfor %}
 
 ),
 
