@@ -197,7 +197,7 @@ class Loader:
             # Before the commit: a disagreement between the rules and Great Expectations stops
             # the load with nothing of it visible (the next load removes its files).
             for dataset, samples in self.gx_samples.items():
-                sample = self.validator.merge(dataset, samples, self.gx_failing[dataset])
+                sample = self.validator.merge(samples, self.gx_failing[dataset])
                 self.validator.check_load(
                     dataset, sample, self.gx_failing[dataset], self.batch_names, f"{self.load_id}-{dataset}"
                 )
@@ -305,7 +305,7 @@ class Loader:
             merged = [*self.gx_samples.get(dataset, []), sample]
             self.gx_failing.setdefault(dataset, set()).update(failing)
             if sum(f.height for f in merged) > 2 * self.validator.full_rows:
-                merged = [self.validator.merge(dataset, merged, self.gx_failing[dataset])]
+                merged = [self.validator.merge(merged, self.gx_failing[dataset])]
             self.gx_samples[dataset] = merged
         # Keep only the month partitions this file touched in memory (the others are re-read,
         # with this load's files, when a later file touches them).
@@ -428,7 +428,7 @@ class Loader:
         batch = len(self.batch_names) + 1
         self.batch_names[batch] = batch_name
         failing = {(batch, line) for line in failures}
-        self.unit_samples.append((dataset, self.validator.sample(dataset, frame, list(failures), batch), failing))
+        self.unit_samples.append((dataset, self.validator.sample(dataset, frame, failing, batch), failing))
         if not failures:
             return frame
         parse_reasons = dict(frame.filter(pl.col(LINE).is_in(list(failures))).select(LINE, REASONS).iter_rows())

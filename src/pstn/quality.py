@@ -239,20 +239,16 @@ class Validator:
                 failures[int(row[0])].append((names[0], f"{rule.reason} ({shown})" if shown else rule.reason))
         return failures
 
-    def sample(self, dataset: str, frame: pl.DataFrame, failing: list[int], batch: int) -> pl.DataFrame:
-        """The part of a batch Great Expectations will see: the rule columns of its failing rows
-        (up to half the budget) and a deterministic sample of the others, tagged with `batch`."""
+    def sample(self, dataset: str, frame: pl.DataFrame, failing: set[tuple[int, int]], batch: int) -> pl.DataFrame:
+        """The part of a batch Great Expectations will see: the rule columns, tagged with `batch`,
+        within the budget (see `merge`)."""
         columns = sorted({c for rule in self.rules[dataset] for c in _columns(rule)})
         view = frame.select(LINE, *columns).with_columns(pl.lit(batch, dtype=pl.Int64).alias(BATCH))
-        if view.height <= self.full_rows:
-            return view
-        bad = pl.col(LINE).is_in(pl.Series(failing, dtype=pl.Int64).implode())
-        chosen = view.filter(bad).head(self.full_rows // 2)
-        others = view.filter(~bad)
-        return pl.concat([chosen, others.sample(n=self.full_rows - chosen.height, seed=0)], how="vertical")
+        return self.merge([view], failing)
 
-    def merge(self, dataset: str, samples: list[pl.DataFrame], failing: set[tuple[int, int]]) -> pl.DataFrame:
-        """Samples of several batches within the budget, failing rows first."""
+    def merge(self, samples: list[pl.DataFrame], failing: set[tuple[int, int]]) -> pl.DataFrame:
+        """Samples within the budget of `full_rows` rows: every row when they fit, else the
+        failing (batch, line) rows first (up to half) and a deterministic sample of the others."""
         merged = pl.concat(samples, how="vertical")
         if merged.height <= self.full_rows:
             return merged
