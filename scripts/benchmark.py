@@ -121,6 +121,12 @@ def main() -> int:
         "archive, drop the warehouse, go on from the full build",
     )
     parser.add_argument("--full-only", action="store_true", help="stop after the full load and build")
+    parser.add_argument(
+        "--after-full",
+        action="store_true",
+        help="continue a run whose full load and build completed (figures from --json; its warehouse "
+        "stays): the reference and the next day only",
+    )
     args = parser.parse_args()
 
     work = args.workdir.resolve()
@@ -152,9 +158,15 @@ def main() -> int:
             env,
         )
         figures["generate"] = {"seconds": seconds, "peak_mb": peak, "exit": code}
-    earlier = json.loads(args.json.read_text())["figures"] if args.resume and args.json and args.json.exists() else {}
+    continuing = args.resume or args.after_full
+    earlier = json.loads(args.json.read_text())["figures"] if continuing and args.json and args.json.exists() else {}
     resumed = earlier.get("full_load", {}).get("exit") == 0 and (work / "wh" / "archive").is_dir()
-    if resumed:
+    built = args.after_full and resumed and earlier.get("full_build", {}).get("exit") == 0 and warehouse.exists()
+    if args.after_full and not built:
+        raise SystemExit(f"--after-full: no completed full build in {args.json} with {warehouse}")
+    if built:
+        figures.update(full_load=earlier["full_load"], full_build=earlier["full_build"])
+    elif resumed:
         # The archive of the earlier run's load stays; what dbt built from it goes.
         figures.update(full_load=earlier["full_load"])
         for leftover in (work / "wh").glob("warehouse.duckdb*"):
@@ -181,12 +193,17 @@ def main() -> int:
                 args.json.write_text(json.dumps({"figures": figures, "failed": step}, indent=2))
             raise SystemExit(f"{step} failed (exit {code}); see its output above")
 
-    if resumed:
+    if built:
+        print("continuing after the earlier run's full load and build:", flush=True)
+        report("full_load", figures["full_load"])
+        report("full_build", figures["full_build"])
+    elif resumed:
         print("resumed after the earlier run's full load:", flush=True)
         report("full_load", figures["full_load"])
     else:
         run_step("full_load", [*pstn, "load"])
-    run_step("full_build", [*pstn, "build"])
+    if not built:
+        run_step("full_build", [*pstn, "build"])
     if args.full_only:
         full = figures["full_load"]["seconds"] + figures["full_build"]["seconds"]
         ratios = {"rows": rows, "full_seconds": round(full, 1), "full_rows_per_second": round(rows / full)}

@@ -6,6 +6,7 @@ those touch, and its marts equal a --full-refresh build of the same archive, row
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,9 +78,11 @@ def two_batches(tmp_path_factory):
     (root / "month_files_rewritten.txt").write_text("\n".join(n for n in before if after[n] != before[n]))
 
     scope = second_run_scope(root / "wh" / "warehouse.duckdb")
+    shutil.copy2(root / "wh" / "warehouse.duckdb", root / "after-second-run.duckdb")
 
     full = pstn(dict(env, PSTN_EXPORT_DIR=str(root / "exports-full")), "build", "--full-refresh")
     assert full.returncode == 0, full.stdout[-5000:] + full.stderr[-3000:]
+    shutil.copy2(root / "wh" / "warehouse.duckdb", root / "after-full-refresh.duckdb")
     return root, env, moved.get_column("UsageId")[0], scope
 
 
@@ -174,3 +177,92 @@ def test_a_changed_rating_variable_re_rates_every_month(two_batches):
            where rated_at = (select max(rated_at) from intermediate.int_rerate_months) group by 1""",
     )
     assert latest == [("rating_inputs_changed", months[0][0])]
+
+
+# The uniqueness tests of the two models, nothing else.
+UNIQUENESS_TESTS = (
+    "stg_archive__pstn_calls,test_name:unique_combination_of_columns"
+    " fct_pstn_calls,test_name:unique_combination_of_columns"
+)
+
+
+def dbt_tests(root: Path, env: dict, warehouse: Path, select: str) -> subprocess.CompletedProcess:
+    dbt = shutil.which("dbt", path=str(Path(sys.executable).parent))
+    return subprocess.run(
+        [dbt, "test", "-s", *select.split()],
+        cwd=ROOT,
+        env=dict(
+            env, PSTN_WAREHOUSE=str(warehouse), PSTN_ARCHIVE_DIR=str(root / "wh" / "archive"), PSTN_SKIP_EXPORTS="1"
+        ),
+        capture_output=True,
+        text=True,
+    )
+
+
+def outcomes(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """{test name: PASS / FAIL} from dbt's log lines."""
+    found = re.findall(r"\b(PASS|FAIL \d+) (unique_combination_of_columns_\w+)", result.stdout)
+    return {name: status.split()[0] for status, name in found}
+
+
+STG_UNIQUE = "unique_combination_of_columns_stg_archive__pstn_calls_tenant_id__usage_id"
+FCT_UNIQUE = "unique_combination_of_columns_fct_pstn_calls_tenant_id__usage_id"
+
+
+def repeat_an_old_row(warehouse: Path, table: str, **changes: str) -> str:
+    """Insert a copy of a row of January 2024 (not re-rated by the second run), with `changes`
+    (column = SQL expression); returns its UsageId."""
+    with duckdb.connect(str(warehouse)) as con:
+        columns = [c[0] for c in con.execute(f"describe {table}").fetchall()]
+        usage_id = con.execute(
+            f"select min(usage_id) from {table} where tenant_id = 'default' and start_at < '2024-01-05'"
+        ).fetchone()[0]
+        picked = ", ".join(changes.get(c, c) for c in columns)
+        con.execute(f"insert into {table} select {picked} from {table} where usage_id = ?", [usage_id])
+    return usage_id
+
+
+def test_after_an_incremental_build_the_tests_check_the_new_rows(two_batches, tmp_path):
+    """A nightly's data tests cost what its new rows cost: the big models' tests read the rows the
+    last build wrote (macros/incremental/test_scope.sql). A duplicate among rows an earlier build
+    wrote (and tested) is not read again; a new row repeating an old key fails the uniqueness test."""
+    root, env, _, _ = two_batches
+    old = tmp_path / "old-duplicate.duckdb"
+    shutil.copy2(root / "after-second-run.duckdb", old)
+    repeat_an_old_row(old, "staging.stg_archive__pstn_calls")
+    repeat_an_old_row(old, "marts.fct_pstn_calls")
+    unread = dbt_tests(root, env, old, UNIQUENESS_TESTS)
+    assert unread.returncode == 0, unread.stdout[-3000:]
+    assert outcomes(unread) == {STG_UNIQUE: "PASS", FCT_UNIQUE: "PASS"}
+
+    new = tmp_path / "new-duplicate.duckdb"
+    shutil.copy2(root / "after-second-run.duckdb", new)
+    with duckdb.connect(str(new), read_only=True) as con:
+        newest_load, newest_rating = con.execute(
+            "select (select max(load_id) from staging.stg_archive__pstn_calls),"
+            " (select cast(max(rated_at) as varchar) from marts.fct_pstn_calls)"
+        ).fetchone()
+    staged = repeat_an_old_row(new, "staging.stg_archive__pstn_calls", load_id=f"'{newest_load}'")
+    rated = repeat_an_old_row(new, "marts.fct_pstn_calls", rated_at=f"timestamp '{newest_rating}'")
+    failed = dbt_tests(root, env, new, UNIQUENESS_TESTS)
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert outcomes(failed) == {STG_UNIQUE: "FAIL", FCT_UNIQUE: "FAIL"}
+    with duckdb.connect(str(new), read_only=True) as con:
+        # The repeated keys are the ones inserted: one each, in the whole table twice.
+        assert con.execute(
+            "select count(*) from staging.stg_archive__pstn_calls where usage_id = ?", [staged]
+        ).fetchone() == (2,)
+        assert con.execute("select count(*) from marts.fct_pstn_calls where usage_id = ?", [rated]).fetchone() == (2,)
+
+
+def test_a_full_refresh_tests_every_row(two_batches, tmp_path):
+    """After a full refresh (or a first build) every row was written by the last build, so the
+    same tests read them all: the old duplicate the incremental run's tests skip now fails."""
+    root, env, _, _ = two_batches
+    warehouse = tmp_path / "full-refresh.duckdb"
+    shutil.copy2(root / "after-full-refresh.duckdb", warehouse)
+    repeat_an_old_row(warehouse, "staging.stg_archive__pstn_calls")
+    repeat_an_old_row(warehouse, "marts.fct_pstn_calls")
+    result = dbt_tests(root, env, warehouse, UNIQUENESS_TESTS)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert outcomes(result) == {STG_UNIQUE: "FAIL", FCT_UNIQUE: "FAIL"}
