@@ -217,7 +217,18 @@ def main() -> int:
         .read_text()
         .format(raw=raw, seeds=ROOT / "seeds", out=work / "reference_rated.parquet")
     )
-    run_step("reference", [sys.executable, "-c", f"import duckdb; duckdb.connect().execute({script!r})"])
+    # The reference gets the settings the job's DuckDB gets (profiles.yml): the same memory limit,
+    # no insertion order, and a spill folder (at 100M rows it needs one).
+    settings = {
+        "memory_limit": env.get("PSTN_DUCKDB_MEMORY_LIMIT", "12GB"),
+        "preserve_insertion_order": False,
+        "temp_directory": str(work / "reference.tmp"),
+    }
+    run_step(
+        "reference",
+        [sys.executable, "-c", f"import duckdb; duckdb.connect(config={settings!r}).execute({script!r})"],
+    )
+    shutil.rmtree(work / "reference.tmp", ignore_errors=True)
 
     for folder in [raw / "cdr", *tenant_folders]:
         shutil.copy2(next_day_file, folder / next_day_file.name)
