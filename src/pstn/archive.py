@@ -10,6 +10,7 @@ load without a manifest (a crash) are deleted by the next load.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.parse
 from collections.abc import Iterable
@@ -156,6 +157,8 @@ MANIFEST = {
 
 DATASETS = (*SCHEMAS, "_manifest")
 SCHEMA_FILE = "_schema.parquet"
+# Size, modification time and identity of every landed file the loads took (Archive.file_stats).
+FILE_STATS = "file_stats.json"
 
 
 def sha256(data: bytes) -> str:
@@ -254,6 +257,21 @@ class Archive:
             .agg(pl.col("row_hash").last(), pl.col("load_id").last())
             .collect()
         )
+
+    def file_stats(self) -> dict[str, list]:
+        """{landed file's path: [size, mtime_ns, file identity]} as the last load saw them: a
+        cache (missing or unreadable, every file is read and hashed again)."""
+        try:
+            stats = json.loads((self.root / FILE_STATS).read_text())
+        except (OSError, ValueError):
+            return {}
+        return stats if isinstance(stats, dict) else {}
+
+    def remember_file_stats(self, stats: dict[str, list]) -> None:
+        target = self.root / FILE_STATS
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(json.dumps(stats))
+        os.replace(temporary, target)
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, dataset: str, frame: pl.DataFrame, load_id: str) -> int:

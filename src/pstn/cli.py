@@ -20,7 +20,7 @@ def _has_files(folder: Path) -> bool:
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.loader import load
 
-    report = load(settings, reprocess_rejected=args.reprocess_rejected)
+    report = load(settings, reprocess_rejected=args.reprocess_rejected, rehash=getattr(args, "rehash", False))
     print(report.summary())
     return 0
 
@@ -187,6 +187,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("load", help="load new raw files into the Parquet archive")
     p.add_argument("--reprocess-rejected", action="store_true", help="try files rejected before again")
+    p.add_argument(
+        "--rehash",
+        action="store_true",
+        help="read and hash every landed file, also those whose size and modification time are "
+        "unchanged since a load took them (a file rewritten with both kept)",
+    )
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("generate", help="write a deterministic sample tenant in every input format")

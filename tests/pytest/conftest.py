@@ -96,8 +96,8 @@ class Landing:
             path.write_bytes(content)
         return path
 
-    def load(self, reprocess_rejected: bool = False) -> LoadReport:
-        return Loader(self.settings, self.validator).run(reprocess_rejected=reprocess_rejected)
+    def load(self, reprocess_rejected: bool = False, rehash: bool = False) -> LoadReport:
+        return Loader(self.settings, self.validator, rehash=rehash).run(reprocess_rejected=reprocess_rejected)
 
     def calls(self) -> pl.DataFrame:
         return self.archive.read("calls")
