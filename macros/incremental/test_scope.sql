@@ -7,6 +7,13 @@
    build, a --full-refresh and Spark (tables rebuilt whole) check every row. #}
 
 {% macro test_scope() %}
+    {#- Called through adapter.dispatch: with a plain call, dbt's partial parsing (this file added
+        to a parsed project) left the name undefined where get_where_subquery runs. -#}
+    {{ return(adapter.dispatch('test_scope', 'teams_pstn')()) }}
+{% endmacro %}
+
+
+{% macro default__test_scope() %}
     {#- {'relation': the tested model, 'predicate': SQL keeping the rows to check, or none for every
         row}. Called while a generic test renders: the context's `model` is the test node. -#}
     {%- set scope = {'relation': none, 'predicate': none} -%}
@@ -47,7 +54,7 @@
 {% macro default__get_where_subquery(relation) -%}
     {#- dbt's own, plus the tested model's test_scope (see above) beside a test's `where`. -#}
     {%- set conditions = [] -%}
-    {%- set scope = test_scope() -%}
+    {%- set scope = adapter.dispatch('test_scope', 'teams_pstn')() -%}
     {%- if scope.predicate -%}{%- do conditions.append(scope.predicate) -%}{%- endif -%}
     {%- if config.get('where', '') -%}{%- do conditions.append('(' ~ config.get('where') ~ ')') -%}{%- endif -%}
     {%- if conditions -%}

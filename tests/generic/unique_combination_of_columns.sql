@@ -4,7 +4,7 @@
         last build wrote; each of their keys is counted in the whole table, so a new row that
         repeats an old one fails as well. -#}
     {%- set columns = combination_of_columns | join(', ') -%}
-    {%- set scope = test_scope() -%}
+    {%- set scope = adapter.dispatch('test_scope', 'teams_pstn')() -%}
     {%- if scope.predicate %}
     with keys_written as (
 
