@@ -4,7 +4,8 @@
    build before the last one). Every generic test on it then checks those rows only; a uniqueness
    test checks their keys against the whole table. Rows an earlier build wrote were checked by that
    build, so a nightly's tests cost what its new rows cost, not what the history costs. A first
-   build, a --full-refresh and Spark (tables rebuilt whole) check every row. #}
+   build, a --full-refresh, a build that re-rated everything and Spark (tables rebuilt whole)
+   check every row. #}
 
 {% macro test_scope() %}
     {#- Called through adapter.dispatch: with a plain call, dbt's partial parsing (this file added
@@ -27,25 +28,36 @@
     {%- set relation = api.Relation.create(database=tested.database, schema=tested.schema, identifier=tested.alias) -%}
     {%- do scope.update({'relation': relation}) -%}
     {%- set kind = (tested.config.meta or {}).get('test_scope') -%}
-    {%- if kind is none or target.type == 'spark' or flags.FULL_REFRESH -%}
-        {{ return(scope) }}
-    {%- elif kind == 'rated_by_last_build' -%}
-        {%- do scope.update({'predicate': 'rated_at = (select max(rated_at) from ' ~ relation ~ ')'}) -%}
-    {%- elif kind == 'staged_by_last_build' -%}
-        {#- int_rerate_months logs, per build, the newest load it had seen. The loads after the
-            second newest entry's are the last build's (or, when this build's entry is not written
-            yet, the last two builds': more rows, never fewer). No log yet: every row. -#}
-        {%- set log_node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
-            | selectattr('name', 'equalto', 'int_rerate_months') | first -%}
-        {%- set log = adapter.get_relation(database=log_node.database, schema=log_node.schema, identifier=log_node.alias) -%}
-        {%- if log is not none -%}
-            {%- do scope.update({'predicate':
-                "load_id > (select coalesce(max(loaded_through_load_id), '') from " ~ log
-                ~ " where rated_at < (select max(rated_at) from " ~ log ~ "))"}) -%}
-        {%- endif -%}
-    {%- else -%}
+    {%- if kind not in (none, 'rated_by_last_build', 'staged_by_last_build') -%}
         {{ exceptions.raise_compiler_error(
             "meta.test_scope of " ~ tested.name ~ " is '" ~ kind ~ "': use rated_by_last_build or staged_by_last_build") }}
+    {%- endif -%}
+    {%- if kind is none or target.type == 'spark' or flags.FULL_REFRESH -%}
+        {{ return(scope) }}
+    {%- endif -%}
+    {#- int_rerate_months logs each build's months and the newest load it had seen. No log yet,
+        or its newest entry re-rated everything (a first build, changed rating inputs): every
+        row, read by the plain test (a key-by-key check of every row would cost twice). -#}
+    {%- set log_node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', 'int_rerate_months') | first -%}
+    {%- set log = adapter.get_relation(database=log_node.database, schema=log_node.schema, identifier=log_node.alias) -%}
+    {%- if log is none -%}
+        {{ return(scope) }}
+    {%- endif -%}
+    {%- set newest = run_query(
+        "select count(*) from " ~ log ~ " where rated_at = (select max(rated_at) from " ~ log ~ ")"
+        ~ " and rerate_reason in ('initial_build', 'rating_inputs_changed')") -%}
+    {%- if newest.columns[0].values()[0] > 0 -%}
+        {{ return(scope) }}
+    {%- endif -%}
+    {%- if kind == 'rated_by_last_build' -%}
+        {%- do scope.update({'predicate': 'rated_at = (select max(rated_at) from ' ~ relation ~ ')'}) -%}
+    {%- else -%}
+        {#- The loads after the second newest entry's are the last build's (or, when this build's
+            entry is not written yet, the last two builds': more rows, never fewer). -#}
+        {%- do scope.update({'predicate':
+            "load_id > (select coalesce(max(loaded_through_load_id), '') from " ~ log
+            ~ " where rated_at < (select max(rated_at) from " ~ log ~ "))"}) -%}
     {%- endif -%}
     {{ return(scope) }}
 {% endmacro %}

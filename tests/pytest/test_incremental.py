@@ -222,29 +222,42 @@ def repeat_an_old_row(warehouse: Path, table: str, **changes: str) -> str:
     return usage_id
 
 
+def repeat_and_test(
+    root: Path, env: dict, state: str, copy: Path, staged: dict | None = None, rated: dict | None = None
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """On a copy of a saved warehouse `state`, repeat an old row of staging and of the facts (with
+    `staged` / `rated` changes), then run the two uniqueness tests; returns dbt and the keys."""
+    shutil.copy2(root / state, copy)
+    keys = [
+        repeat_an_old_row(copy, "staging.stg_archive__pstn_calls", **(staged or {})),
+        repeat_an_old_row(copy, "marts.fct_pstn_calls", **(rated or {})),
+    ]
+    return dbt_tests(root, env, copy, UNIQUENESS_TESTS), keys
+
+
 def test_after_an_incremental_build_the_tests_check_the_new_rows(two_batches, tmp_path):
     """A nightly's data tests cost what its new rows cost: the big models' tests read the rows the
     last build wrote (macros/incremental/test_scope.sql). A duplicate among rows an earlier build
     wrote (and tested) is not read again; a new row repeating an old key fails the uniqueness test."""
     root, env, _, _ = two_batches
-    old = tmp_path / "old-duplicate.duckdb"
-    shutil.copy2(root / "after-second-run.duckdb", old)
-    repeat_an_old_row(old, "staging.stg_archive__pstn_calls")
-    repeat_an_old_row(old, "marts.fct_pstn_calls")
-    unread = dbt_tests(root, env, old, UNIQUENESS_TESTS)
+    unread, _ = repeat_and_test(root, env, "after-second-run.duckdb", tmp_path / "old-duplicate.duckdb")
     assert unread.returncode == 0, unread.stdout[-3000:]
     assert outcomes(unread) == {STG_UNIQUE: "PASS", FCT_UNIQUE: "PASS"}
 
-    new = tmp_path / "new-duplicate.duckdb"
-    shutil.copy2(root / "after-second-run.duckdb", new)
-    with duckdb.connect(str(new), read_only=True) as con:
+    with duckdb.connect(str(root / "after-second-run.duckdb"), read_only=True) as con:
         newest_load, newest_rating = con.execute(
             "select (select max(load_id) from staging.stg_archive__pstn_calls),"
             " (select cast(max(rated_at) as varchar) from marts.fct_pstn_calls)"
         ).fetchone()
-    staged = repeat_an_old_row(new, "staging.stg_archive__pstn_calls", load_id=f"'{newest_load}'")
-    rated = repeat_an_old_row(new, "marts.fct_pstn_calls", rated_at=f"timestamp '{newest_rating}'")
-    failed = dbt_tests(root, env, new, UNIQUENESS_TESTS)
+    new = tmp_path / "new-duplicate.duckdb"
+    failed, (staged, rated) = repeat_and_test(
+        root,
+        env,
+        "after-second-run.duckdb",
+        new,
+        staged={"load_id": f"'{newest_load}'"},
+        rated={"rated_at": f"timestamp '{newest_rating}'"},
+    )
     assert failed.returncode == 1, failed.stdout[-3000:]
     assert outcomes(failed) == {STG_UNIQUE: "FAIL", FCT_UNIQUE: "FAIL"}
     with duckdb.connect(str(new), read_only=True) as con:
@@ -259,10 +272,6 @@ def test_a_full_refresh_tests_every_row(two_batches, tmp_path):
     """After a full refresh (or a first build) every row was written by the last build, so the
     same tests read them all: the old duplicate the incremental run's tests skip now fails."""
     root, env, _, _ = two_batches
-    warehouse = tmp_path / "full-refresh.duckdb"
-    shutil.copy2(root / "after-full-refresh.duckdb", warehouse)
-    repeat_an_old_row(warehouse, "staging.stg_archive__pstn_calls")
-    repeat_an_old_row(warehouse, "marts.fct_pstn_calls")
-    result = dbt_tests(root, env, warehouse, UNIQUENESS_TESTS)
+    result, _ = repeat_and_test(root, env, "after-full-refresh.duckdb", tmp_path / "full-refresh.duckdb")
     assert result.returncode == 1, result.stdout[-3000:]
     assert outcomes(result) == {STG_UNIQUE: "FAIL", FCT_UNIQUE: "FAIL"}
