@@ -7,16 +7,12 @@
    build, a --full-refresh, a build that re-rated everything and Spark (tables rebuilt whole)
    check every row. #}
 
-{% macro test_scope() %}
-    {#- Called through adapter.dispatch: with a plain call, dbt's partial parsing (this file added
-        to a parsed project) left the name undefined where get_where_subquery runs. -#}
-    {{ return(adapter.dispatch('test_scope', 'teams_pstn')()) }}
-{% endmacro %}
-
-
 {% macro default__test_scope() %}
     {#- {'relation': the tested model, 'predicate': SQL keeping the rows to check, or none for every
-        row}. Called while a generic test renders: the context's `model` is the test node. -#}
+        row}. Called while a generic test renders: the context's `model` is the test node.
+        Callers use adapter.dispatch('test_scope', 'teams_pstn')(): with a plain call, dbt's
+        partial parsing (this file added to a parsed project) left the name undefined where
+        get_where_subquery runs. -#}
     {%- set scope = {'relation': none, 'predicate': none} -%}
     {%- if not execute or model is not mapping or not model.get('attached_node') -%}
         {{ return(scope) }}
