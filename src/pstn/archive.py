@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pstn.files import write_text_atomically
 from pstn.parse import MONEY
 
 LOAD = {
@@ -268,10 +269,7 @@ class Archive:
         return stats if isinstance(stats, dict) else {}
 
     def remember_file_stats(self, stats: dict[str, list]) -> None:
-        target = self.root / FILE_STATS
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(json.dumps(stats))
-        os.replace(temporary, target)
+        write_text_atomically(self.root / FILE_STATS, json.dumps(stats))
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, dataset: str, frame: pl.DataFrame, load_id: str) -> int:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pstn.files import write_text_atomically
 from pstn.settings import Settings
 
 WINDOW = timedelta(days=90)
@@ -315,9 +316,7 @@ class Fetcher:
 
     def _save_state(self, state: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.state_file.with_suffix(".json.partial")
-        partial.write_text(json.dumps(state, indent=1, sort_keys=True))
-        os.replace(partial, self.state_file)
+        write_text_atomically(self.state_file, json.dumps(state, indent=1, sort_keys=True))
 
     def run(
         self,
@@ -410,9 +409,9 @@ class Fetcher:
         skus = self._all_pages(f"{self.config.graph_url}/subscribedSkus", "subscribedSkus")
         self.licence_dir.mkdir(parents=True, exist_ok=True)
         path = self.licence_dir / f"graph-licences-{day.isoformat()}.json"
-        partial = path.with_name("." + path.name + ".partial")
-        partial.write_text(json.dumps({"snapshot_date": day.isoformat(), "users": users, "subscribedSkus": skus}))
-        os.replace(partial, path)
+        write_text_atomically(
+            path, json.dumps({"snapshot_date": day.isoformat(), "users": users, "subscribedSkus": skus})
+        )
         state = self.state()
         state["licences"] = {"snapshot_date": day.isoformat(), "users": len(users), "skus": len(skus)}
         self._save_state(state)

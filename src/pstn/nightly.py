@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pstn.files import write_text_atomically
 from pstn.settings import Settings
 
 EXIT_OK = 0
@@ -559,6 +560,4 @@ def _write_json_atomically(path: Path, value: object) -> None:
 
 
 def _write_lines_atomically(path: Path, lines: list[str]) -> None:
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(staging, path)
+    write_text_atomically(path, "\n".join(lines) + "\n")
