@@ -172,8 +172,9 @@ def main() -> int:
     elif resumed:
         # The archive of the earlier run's load stays; what dbt built from it goes.
         figures.update(full_load=earlier["full_load"])
-        for leftover in (work / "wh").glob("warehouse.duckdb*"):
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        for leftover in [*(work / "wh").glob("warehouse.duckdb*"), work / "wh" / "private"]:
+            if leftover.exists():
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         shutil.rmtree(work / "wh" / "exports", ignore_errors=True)
     else:
         shutil.rmtree(work / "wh", ignore_errors=True)

@@ -36,10 +36,30 @@
 {%- endmacro %}
 
 
+{% macro pseudonymise_users_on() -%}
+    {#- The switch: var pseudonymise_users, by default from $PSTN_PSEUDONYMISE (true/1/yes/on). -#}
+    {{ return((var('pseudonymise_users', false) | string | lower) in ['true', '1', 'yes', 'on']) }}
+{%- endmacro %}
+
+
 {% macro user_label(column) -%}
-    {#- UPNs and names are personal data: with var('pseudonymise_users') they become a stable hash. -#}
-    {%- if var('pseudonymise_users', false) -%}
-        case when {{ column }} is null then null else concat('user-', substring({{ dbt.hash(column) }}, 1, 12)) end
+    {#- Object ids, UPNs and names are personal data: with the switch on each becomes a keyed hash
+        (HMAC-SHA-256 with the operator's key, computed by the build connection's pstn_pseudonym). -#}
+    {{ return(adapter.dispatch('user_label', 'teams_pstn')(column)) }}
+{%- endmacro %}
+
+{% macro default__user_label(column) -%}
+    {%- if pseudonymise_users_on() -%}
+        pstn_pseudonym(cast({{ column }} as {{ dbt.type_string() }}))
+    {%- else -%}
+        {{ column }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__user_label(column) -%}
+    {%- if pseudonymise_users_on() -%}
+        {{ exceptions.raise_compiler_error(
+            "pseudonymise_users needs the keyed hash of the DuckDB build (pstn_pseudonym); it is not available on Spark") }}
     {%- else -%}
         {{ column }}
     {%- endif -%}

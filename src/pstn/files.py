@@ -1,4 +1,4 @@
-"""Small file helpers shared by the loader's archive, the nightly build and the Graph fetcher."""
+"""Small file helpers shared by the loader's archive, the builds, the nightly and the Graph fetcher."""
 
 from __future__ import annotations
 
@@ -13,3 +13,13 @@ def write_text_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
+
+
+PRIVATE_MODE = 0o700
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) so that only its owner can enter it; an existing folder
+    this project created before gets the same mode."""
+    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_MODE)
+    os.chmod(folder, PRIVATE_MODE)

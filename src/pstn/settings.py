@@ -9,10 +9,19 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+PRIVATE_FOLDER = "private"
+
+
+def default_build_warehouse(warehouse: Path) -> Path:
+    """`<folder>/private/<name>` for a published `<folder>/<name>` (profiles.yml derives the same)."""
+    return warehouse.parent / PRIVATE_FOLDER / warehouse.name
+
+
 @dataclass(frozen=True)
 class Settings:
     raw_dir: Path
     warehouse: Path
+    build_warehouse: Path
     archive_dir: Path
     gx_dir: Path
     export_dir: Path
@@ -22,7 +31,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: Path | str | None) -> Settings:
-        """Resolve `$PSTN_RAW_DIR`, `$PSTN_WAREHOUSE`, `$PSTN_ARCHIVE_DIR`, `$PSTN_GX_DIR`,
+        """Resolve `$PSTN_RAW_DIR`, `$PSTN_WAREHOUSE` (the published marts BI tools open),
+        `$PSTN_BUILD_WAREHOUSE` (the private build warehouse: staging, intermediate, marts and
+        dbt's state; default `private/<warehouse name>` beside the published file), `$PSTN_ARCHIVE_DIR`, `$PSTN_GX_DIR`,
         `$PSTN_EXPORT_DIR`, `$PSTN_SPARK_DIR`, `$PSTN_TARGET` (duckdb or spark) and
         `$PSTN_PROJECT_DIR` (the dbt project; this checkout by default).
 
@@ -36,6 +47,7 @@ class Settings:
 
         raw_dir = pick("raw_dir", "PSTN_RAW_DIR", PROJECT_ROOT / "data" / "raw")
         warehouse = pick("warehouse", "PSTN_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")
+        build_warehouse = pick("build_warehouse", "PSTN_BUILD_WAREHOUSE", default_build_warehouse(warehouse))
         archive_dir = pick("archive_dir", "PSTN_ARCHIVE_DIR", warehouse.parent / "archive")
         gx_dir = pick("gx_dir", "PSTN_GX_DIR", warehouse.parent / "gx")
         export_dir = pick("export_dir", "PSTN_EXPORT_DIR", warehouse.parent / "exports")
@@ -48,6 +60,7 @@ class Settings:
             project_dir=project_dir,
             raw_dir=raw_dir,
             warehouse=warehouse,
+            build_warehouse=build_warehouse,
             archive_dir=archive_dir,
             gx_dir=gx_dir,
             export_dir=export_dir,
@@ -61,6 +74,7 @@ class Settings:
         env.update(
             PSTN_RAW_DIR=str(self.raw_dir),
             PSTN_WAREHOUSE=str(self.warehouse),
+            PSTN_BUILD_WAREHOUSE=str(self.build_warehouse),
             PSTN_ARCHIVE_DIR=str(self.archive_dir),
             PSTN_GX_DIR=str(self.gx_dir),
             PSTN_EXPORT_DIR=str(self.export_dir),

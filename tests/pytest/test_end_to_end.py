@@ -28,9 +28,13 @@ def built(tmp_path_factory):
     return root, env, result
 
 
-def query(root: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(root / "wh" / "warehouse.duckdb"), read_only=True) as con:
+def query(root: Path, sql: str, database: str = "warehouse.duckdb") -> list[tuple]:
+    """`sql` on the published warehouse (marts), or with `database=BUILD` on the private build one."""
+    with duckdb.connect(str(root / "wh" / database), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+BUILD = "private/warehouse.duckdb"
 
 
 def test_run_generates_loads_and_builds(built):
@@ -38,7 +42,7 @@ def test_run_generates_loads_and_builds(built):
     assert "generating the bundled sample tenant" in result.stdout
     assert "Completed successfully" in result.stdout
     assert (root / "wh" / "archive" / "calls").is_dir()
-    tenants = dict(query(root, "select tenant_id, count(*) from staging.stg_archive__pstn_calls group by 1"))
+    tenants = dict(query(root, "select tenant_id, count(*) from staging.stg_archive__pstn_calls group by 1", BUILD))
     assert tenants["fabrikam-kr"] == 25
     assert tenants["default"] > 5000
 
@@ -65,7 +69,9 @@ def test_rejections_table_names_file_line_and_reason(built):
 
 def test_staging_keeps_the_newest_version_of_corrected_calls(built):
     root, _, _ = built
-    rows = query(root, "select version_count, source_path from staging.stg_archive__pstn_calls where version_count > 1")
+    rows = query(
+        root, "select version_count, source_path from staging.stg_archive__pstn_calls where version_count > 1", BUILD
+    )
     assert len(rows) == 3
     assert {path for _, path in rows} == {"cdr/PSTN.calls.2024-01.correction.csv"}
 
@@ -77,7 +83,7 @@ def test_second_run_changes_nothing_and_history_survives(built):
     assert again.returncode == 0, again.stdout[-3000:]
     assert "0 loaded, 0 rejected" in again.stdout
     assert pstn(env, "checksum").stdout == before
-    calls_before = query(root, "select count(*), sum(duration_seconds) from staging.stg_archive__pstn_calls")
+    calls_before = query(root, "select count(*), sum(duration_seconds) from staging.stg_archive__pstn_calls", BUILD)
 
     moved = root / "raw-moved"
     (root / "raw").rename(moved)
@@ -87,7 +93,10 @@ def test_second_run_changes_nothing_and_history_survives(built):
     (root / "raw").rename(root / "raw-empty")
     moved.rename(root / "raw")
     assert after_removal.returncode == 0, after_removal.stdout[-3000:]
-    assert query(root, "select count(*), sum(duration_seconds) from staging.stg_archive__pstn_calls") == calls_before
+    assert (
+        query(root, "select count(*), sum(duration_seconds) from staging.stg_archive__pstn_calls", BUILD)
+        == calls_before
+    )
 
 
 # ---- The rating engine on the sample, against figures computed by hand ------------------------
@@ -252,8 +261,8 @@ def test_numbers_are_masked_in_the_marts(built):
 
 
 def test_a_missing_rate_fails_the_build_and_names_the_destination(tmp_path):
-    """SPEC 4.8: a chargeable call whose destination has no rate is a data-quality failure that
-    names the destination, never a silent zero."""
+    """A chargeable call whose destination has no rate is a data-quality failure that names the
+    destination, never a silent zero."""
     raw = tmp_path / "raw"
     (raw / "cdr").mkdir(parents=True)
     (raw / "licenses").mkdir()
@@ -274,6 +283,32 @@ def test_a_missing_rate_fails_the_build_and_names_the_destination(tmp_path):
     assert "assert_every_charged_call_has_a_rate" in result.stdout
     failure = result.stdout[result.stdout.index("the rows that need attention") :]
     assert "AQ" in failure and "standard" in failure and "2024-02-10" in failure
-    # The call is kept, flagged, with a null charge rather than a zero.
-    rows = query(tmp_path, "select is_missing_rate, rated_charge from marts.fct_pstn_calls where usage_id = 'aq-1'")
+    # The call is kept, flagged, with a null charge rather than a zero, in the build warehouse;
+    # a build whose tests fail publishes nothing.
+    rows = query(
+        tmp_path, "select is_missing_rate, rated_charge from marts.fct_pstn_calls where usage_id = 'aq-1'", BUILD
+    )
     assert rows == [(True, None)]
+    assert not (tmp_path / "wh" / "warehouse.duckdb").exists()
+
+
+def test_the_published_warehouse_holds_every_mart_and_nothing_else(built):
+    """BI tools open $PSTN_WAREHOUSE: schema marts only, every mart the project defines, every
+    table and column described; the private build warehouse holds the rest, owner-only."""
+    root, _, _ = built
+    marts = {path.stem for path in (ROOT / "models" / "marts").rglob("*.sql")}
+    published = query(root, "select schema_name, table_name, comment from duckdb_tables()")
+    assert {schema for schema, _, _ in published} == {"marts"}
+    assert {table for _, table, _ in published} == marts
+    assert all(comment for _, _, comment in published)
+    undocumented = query(
+        root, "select table_name, column_name from duckdb_columns() where schema_name = 'marts' and comment is null"
+    )
+    assert undocumented == []
+    schemas = {row[0] for row in query(root, "select distinct schema_name from duckdb_tables()", BUILD)}
+    assert {"staging", "intermediate", "marts", "ops"} <= schemas
+    assert (root / "wh" / "private").stat().st_mode & 0o777 == 0o700
+    # Both sides agree to the row.
+    for mart in sorted(marts):
+        count = f"select count(*) from marts.{mart}"
+        assert query(root, count) == query(root, count, BUILD), mart

@@ -276,6 +276,32 @@ def test_a_certificate_signs_in_instead_of_a_secret(fake, tmp_path):
     assert fake.token_requests == 1 and "fetched" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("encrypt_with", "password", "words"),
+    [
+        (None, "a-password", "the private key is not encrypted, but PSTN_GRAPH_CERTIFICATE_PASSWORD is set"),
+        (b"right", None, "the private key is encrypted; set PSTN_GRAPH_CERTIFICATE_PASSWORD"),
+        (b"right", "wrong", "PSTN_GRAPH_CERTIFICATE_PASSWORD does not decrypt the private key"),
+    ],
+)
+def test_a_certificate_password_mistake_is_named(fake, tmp_path, encrypt_with, password, words):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption = serialization.BestAvailableEncryption(encrypt_with) if encrypt_with else serialization.NoEncryption()
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    env = cli_env(fake, tmp_path, PSTN_GRAPH_CERTIFICATE=str(pem))
+    env.pop("PSTN_GRAPH_CLIENT_SECRET", None)
+    if password:
+        env["PSTN_GRAPH_CERTIFICATE_PASSWORD"] = password
+    result = pstn(env, "fetch", "--no-licences")
+    assert result.returncode == 1
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_a_run_killed_midway_resumes_with_no_gap_and_no_duplicate(fake, tmp_path):
     """SIGKILL while the third window's second page is on its way; the next run fetches that
     window again from its start, and the landing folder ends with every record exactly once."""
@@ -394,10 +420,11 @@ def test_the_nightly_fetches_from_graph_when_configured(fake, tmp_path):
     first = subprocess.run([sys.executable, "-m", "pstn", "nightly"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     summary = json.loads((tmp_path / "wh" / "nightly" / "last_run.json").read_text())
-    assert [s["step"] for s in summary["steps"]][:3] == ["preflight", "fetch", "load"]
+    assert [s["step"] for s in summary["steps"]][:4] == ["preflight", "fetch", "verify_archive", "load"]
     assert summary["facts"]["fetched_records"] == len(fake.records)
     with duckdb.connect(str(tmp_path / "wh" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_pstn_calls").fetchone()[0] == len(fake.records)
+    with duckdb.connect(str(tmp_path / "wh" / "private" / "warehouse.duckdb"), read_only=True) as con:
         snapshots = con.execute("select count(*) from staging.stg_archive__licence_users").fetchone()[0]
     assert snapshots == 1
     published = (tmp_path / "wh" / "warehouse.duckdb").read_bytes()

@@ -77,12 +77,12 @@ def two_batches(tmp_path_factory):
     after = {path.name: path.stat().st_mtime_ns for path in month_files}
     (root / "month_files_rewritten.txt").write_text("\n".join(n for n in before if after[n] != before[n]))
 
-    scope = second_run_scope(root / "wh" / "warehouse.duckdb")
-    shutil.copy2(root / "wh" / "warehouse.duckdb", root / "after-second-run.duckdb")
+    scope = second_run_scope(root / "wh" / "private" / "warehouse.duckdb")
+    shutil.copy2(root / "wh" / "private" / "warehouse.duckdb", root / "after-second-run.duckdb")
 
     full = pstn(dict(env, PSTN_EXPORT_DIR=str(root / "exports-full")), "build", "--full-refresh")
     assert full.returncode == 0, full.stdout[-5000:] + full.stderr[-3000:]
-    shutil.copy2(root / "wh" / "warehouse.duckdb", root / "after-full-refresh.duckdb")
+    shutil.copy2(root / "wh" / "private" / "warehouse.duckdb", root / "after-full-refresh.duckdb")
     return root, env, moved.get_column("UsageId")[0], scope
 
 
@@ -160,7 +160,7 @@ def test_first_batch_differs_so_the_comparison_has_teeth(two_batches):
 
 def test_a_changed_rating_variable_re_rates_every_month(two_batches):
     root, env, _, _ = two_batches
-    warehouse = root / "wh" / "warehouse.duckdb"
+    warehouse = root / "wh" / "private" / "warehouse.duckdb"
     months = query(warehouse, "select count(distinct (tenant_id, billing_month)) from intermediate.int_rerate_months")
     dbt = shutil.which("dbt", path=str(Path(sys.executable).parent))
     result = subprocess.run(
@@ -192,7 +192,11 @@ def dbt_tests(root: Path, env: dict, warehouse: Path, select: str) -> subprocess
         [dbt, "test", "-s", *select.split()],
         cwd=ROOT,
         env=dict(
-            env, PSTN_WAREHOUSE=str(warehouse), PSTN_ARCHIVE_DIR=str(root / "wh" / "archive"), PSTN_SKIP_EXPORTS="1"
+            env,
+            PSTN_BUILD_WAREHOUSE=str(warehouse),
+            PSTN_WAREHOUSE=str(warehouse.with_name(warehouse.name + ".published")),
+            PSTN_ARCHIVE_DIR=str(root / "wh" / "archive"),
+            PSTN_SKIP_EXPORTS="1",
         ),
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 {# One row per call (tenant, UsageId): every call the archive holds, classified, allocated and
    priced, with the export's own capability and charge beside the rated ones. Numbers are masked
-   (country code + last digits); UPNs and names are pseudonymised when var('pseudonymise_users'). #}
+   (country code + last digits); object ids, UPNs and names are keyed hashes when pseudonymisation is on. #}
 {{ config(**rerate_config()) }}
 {%- set scope = rerate_scope(ref('int_rerate_months')) %}
 {%- set tolerance = var('reconciliation_tolerance', 0.01) %}
@@ -27,7 +27,7 @@ final as (
         cast(billing_month as date) as billing_month,
         cast(call_type as {{ dbt.type_string() }}) as call_type,
         cast(call_direction as {{ dbt.type_string() }}) as call_direction,
-        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        cast({{ user_label('user_id') }} as {{ dbt.type_string() }}) as user_id,
         cast({{ user_label('user_principal_name') }} as {{ dbt.type_string() }}) as user_principal_name,
         cast({{ user_label('user_display_name') }} as {{ dbt.type_string() }}) as user_display_name,
         cast(department as {{ dbt.type_string() }}) as department,
