@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from pstn import pseudonym
+from pstn.errors import OperatorError
+from pstn.files import make_private_folder
 from pstn.settings import Settings
 
 
@@ -43,9 +47,33 @@ def dbt(settings: Settings, *arguments: str) -> int:
         folders.append(settings.spark_dir)
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
+    make_private_folder(settings.build_warehouse.parent)
+    if pseudonym.switched_on(settings.dbt_env()):
+        pseudonym.load_key()  # a missing or short key stops here with its reason, before dbt starts
+    if settings.target == "duckdb":
+        ensure_not_open(settings.build_warehouse, settings.warehouse)
     command = [executable, *arguments, "--project-dir", str(settings.project_dir)]
     print("+ dbt " + " ".join(arguments), flush=True)
     return subprocess.call(command, cwd=settings.project_dir, env=settings.dbt_env())
+
+
+def ensure_not_open(database: Path, published: Path) -> None:
+    """Stop with one line when another program holds the build warehouse (a DuckDB CLI or a
+    notebook an analyst left open): dbt would fail on its lock with a page of output. BI tools
+    open the published file, which no build ever opens."""
+    if not database.exists():
+        return
+    import duckdb
+
+    try:
+        duckdb.connect(str(database)).close()
+    except duckdb.IOException as error:
+        holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(error))
+        who = f"{holder.group(1)}, pid {holder.group(2)}" if holder else str(error).splitlines()[0]
+        raise OperatorError(
+            f"the build warehouse {database} is open in another program ({who}); close it and run again "
+            f"(BI tools should open the published {published} instead)"
+        ) from error
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
@@ -72,7 +100,7 @@ def print_stored_failures(settings: Settings, limit: int = 20) -> None:
     failed = [r for r in results if r.get("status") == "fail" and r.get("relation_name")]
     if not failed:
         return
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+    with duckdb.connect(str(settings.build_warehouse), read_only=True) as con:
         for result in failed:
             name = result["unique_id"].split(".")[-1]
             print(f"\n{name} failed; the rows that need attention:")
@@ -93,13 +121,22 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
-    """Run one SQL statement against the warehouse, read-only, and print the result as a table."""
+    """Run one read-only query against the published warehouse and print the result as a table."""
     import duckdb
 
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        result = con.sql(args.sql)
-        if result is not None:
+    from pstn.query import QueryRefused, read_only_query
+
+    try:
+        con, result = read_only_query(settings.warehouse, args.sql)
+    except QueryRefused as error:
+        print(f"pstn query: refused: {error}", file=sys.stderr)
+        return 2
+    with con:
+        try:
             result.show(max_rows=args.max_rows, max_width=args.max_width)
+        except duckdb.Error as error:
+            print(f"pstn query: refused: {str(error).splitlines()[0]}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -172,6 +209,39 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Check archive files against the SHA-256 their load recorded; exit 1 naming each mismatch."""
+    from pstn.archive import Archive
+
+    archive = Archive(settings.archive_dir)
+    recorded = archive.recorded_files()
+    if args.due:
+        paths = archive.due_for_verification()
+    elif args.since:
+        from datetime import date
+
+        since = date.fromisoformat(args.since).isoformat()
+        paths = [path for path in recorded if path.rsplit("/", 1)[-1][:8] >= since.replace("-", "")]
+    else:
+        paths = list(recorded)
+    problems = archive.verify(paths)
+    for problem in problems:
+        print(f"pstn verify: {problem}", file=sys.stderr)
+    unrecorded = archive.unrecorded_files(recorded)
+    print(
+        f"verified {len(paths) - len(problems)} of {len(paths)} archive files checked "
+        f"({len(recorded)} with a recorded checksum)"
+        + (f"; {unrecorded} older files have no recorded checksum and cannot be verified" if unrecorded else "")
+    )
+    if problems:
+        print(
+            "pstn verify: the archive is damaged; restore the named files from a backup, or remove their load "
+            "and land its files again",
+            file=sys.stderr,
+        )
+    return 1 if problems else 0
+
+
 def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.archive import Archive
 
@@ -179,13 +249,30 @@ def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that write the archive, the landing folder's state or a warehouse: one at a time.
+WRITERS = {"load", "build", "unit-tests", "run", "nightly", "rollback", "fetch", "publish", "verify"}
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pstn", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another command is writing the same archive or warehouse, wait up to this long "
+        "for it (default: stop at once with exit 75)",
+    )
+    common.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    top = argparse.ArgumentParser(prog="pstn", description=__doc__, parents=[common])
     top.add_argument("--raw-dir", help="landing folder (default $PSTN_RAW_DIR or data/raw)")
     top.add_argument("--warehouse", help="DuckDB file (default $PSTN_WAREHOUSE or data/warehouse.duckdb)")
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("load", help="load new raw files into the Parquet archive")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = command("load", help="load new raw files into the Parquet archive")
     p.add_argument("--reprocess-rejected", action="store_true", help="try files rejected before again")
     p.add_argument(
         "--rehash",
@@ -195,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_load)
 
-    p = sub.add_parser("generate", help="write a deterministic sample tenant in every input format")
+    p = command("generate", help="write a deterministic sample tenant in every input format")
     p.add_argument("--out", help="landing folder to write (default: $PSTN_RAW_DIR)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--calls", type=int, default=None, help="approximate call rows (default: the small sample)")
@@ -204,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--csv-only", action="store_true", help="only admin-center CSV, streamed day by day")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("build", help="dbt build (seeds, models, tests) on the archive")
+    p = command("build", help="dbt build (seeds, models, tests) on the archive")
     p.add_argument("--full-refresh", action="store_true")
     p.add_argument(
         "--unit-tests",
@@ -214,49 +301,81 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-unit-tests", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("unit-tests", help="dbt's unit tests of the models (on a built warehouse)")
+    p = command("unit-tests", help="dbt's unit tests of the models (on a built warehouse)")
     p.set_defaults(func=lambda settings, args: dbt(settings, "test", "--select", "test_type:unit"))
 
-    p = sub.add_parser("run", help="the main job: sample data if empty, load, build")
+    p = command("run", help="the main job: sample data if empty, load, build")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("query", help="run a read-only SQL query on the warehouse and print it")
+    p = command("query", help="run a read-only SQL query on the warehouse and print it")
     p.add_argument("sql")
     p.add_argument("--max-rows", type=int, default=100)
     p.add_argument("--max-width", type=int, default=200)
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("compare-exports", help="compare two folders of mart exports (e.g. DuckDB vs Spark)")
+    p = command("compare-exports", help="compare two folders of mart exports (e.g. DuckDB vs Spark)")
     p.add_argument("left")
     p.add_argument("right")
     p.set_defaults(func=cmd_compare_exports)
 
-    p = sub.add_parser("nightly", help="unattended: load, build a candidate, test, publish atomically, alert")
+    p = command("nightly", help="unattended: load, build a candidate, test, publish atomically, alert")
     p.add_argument("--webhook-url", help="Teams/Slack incoming webhook (default $PSTN_WEBHOOK_URL)")
     p.add_argument("--max-age-hours", type=float, default=48.0, help="alert when the newest call is older")
     p.set_defaults(func=cmd_nightly)
 
-    p = sub.add_parser("rollback", help="publish the previous nightly's warehouse and exports again")
+    p = command("rollback", help="publish the previous nightly's warehouse and exports again")
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("fetch", help="fetch call records and licences from Microsoft Graph (PSTN_GRAPH_* settings)")
+    p = command("fetch", help="fetch call records and licences from Microsoft Graph (PSTN_GRAPH_* settings)")
     p.add_argument("--direct-routing", action="store_true", help="also fetch getDirectRoutingCalls")
     p.add_argument("--no-licences", action="store_true", help="call records only")
     p.add_argument("--since", help="fetch from this UTC moment (ISO 8601), e.g. to backfill a range again")
     p.add_argument("--until", help="fetch up to this UTC moment (default: now minus PSTN_GRAPH_LAG_MINUTES)")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("report", help="write the monthly HTML report (offline, self-contained) from the marts")
+    p = command("report", help="write the monthly HTML report (offline, self-contained) from the marts")
     p.add_argument("--month", help="YYYY-MM (default: the latest month built)")
     p.add_argument("--out", help="file or folder (default: reports/ beside the warehouse)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("checksum", help="row counts and content digests of the archive")
+    p = command("verify", help="check every archive file against the SHA-256 its load recorded")
+    p.add_argument("--since", help="only files written by loads on or after this day (YYYY-MM-DD)")
+    p.add_argument(
+        "--due", action="store_true", help="only what the nightly checks: new files and a rotating monthly share"
+    )
+    p.set_defaults(func=cmd_verify)
+
+    p = command("checksum", help="row counts and content digests of the archive")
     p.set_defaults(func=cmd_checksum)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr and a non-zero exit; `--debug` adds
+    the traceback of an unexpected one."""
+    from pstn.writer_lock import WriterBusy, report_busy, writer_lock
+
     args = parser().parse_args(argv)
-    settings = Settings.from_env(raw_dir=args.raw_dir, warehouse=args.warehouse)
-    return int(args.func(settings, args) or 0)
+    try:
+        settings = Settings.from_env(raw_dir=args.raw_dir, warehouse=args.warehouse)
+        if args.command not in WRITERS:
+            return int(args.func(settings, args) or 0)
+        with writer_lock(settings, args.command, args.wait):
+            return int(args.func(settings, args) or 0)
+    except WriterBusy as error:
+        return report_busy(args.command, error)
+    except OperatorError as error:
+        print(f"pstn {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pstn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        print(
+            f"pstn {args.command}: {type(error).__name__}: {first_line} (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

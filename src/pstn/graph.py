@@ -152,17 +152,22 @@ class GraphClient:
     def _client_assertion(self, audience: str) -> str:
         """A JWT signed with the certificate's private key (RFC 7523), as Entra ID expects."""
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
-        pem = self.config.certificate.read_bytes()
-        password = self.config.certificate_password.encode() if self.config.certificate_password else None
         try:
-            key = serialization.load_pem_private_key(pem, password=password)
+            pem = self.config.certificate.read_bytes()
+        except OSError as error:
+            raise FetchError(
+                f"PSTN_GRAPH_CERTIFICATE {self.config.certificate} cannot be read: {error.strerror}"
+            ) from error
+        key = _private_key(pem, self.config.certificate, self.config.certificate_password)
+        try:
             certificate = x509.load_pem_x509_certificate(pem)
         except ValueError as error:
             raise FetchError(
-                f"{self.config.certificate}: not a PEM file with a private key and a certificate"
+                f"{self.config.certificate}: holds no PEM certificate beside the private key "
+                "(put the certificate and its key in one PEM file)"
             ) from error
         thumbprint = certificate.fingerprint(hashes.SHA1())
         now = int(self.clock())
@@ -263,6 +268,28 @@ class GraphClient:
 
 
 _EXPIRED_CODES = {"InvalidAuthenticationToken", "TokenExpired", "ExpiredAuthenticationToken"}
+
+
+def _private_key(pem: bytes, path: Path, password: str | None):
+    """The private key of a PEM file, with a message that says which of the operator's settings
+    is wrong: a password given for a key that has none, none for one that needs it, a wrong one."""
+    from cryptography.hazmat.primitives import serialization
+
+    secret = password.encode() if password else None
+    try:
+        return serialization.load_pem_private_key(pem, password=secret)
+    except TypeError as error:
+        if secret is not None:
+            raise FetchError(
+                f"{path}: the private key is not encrypted, but PSTN_GRAPH_CERTIFICATE_PASSWORD is set; unset it"
+            ) from error
+        raise FetchError(
+            f"{path}: the private key is encrypted; set PSTN_GRAPH_CERTIFICATE_PASSWORD to its password"
+        ) from error
+    except ValueError as error:
+        if secret is not None and b"ENCRYPTED" in pem:
+            raise FetchError(f"{path}: PSTN_GRAPH_CERTIFICATE_PASSWORD does not decrypt the private key") from error
+        raise FetchError(f"{path}: not a PEM file with a private key and a certificate") from error
 
 
 def _json(payload: bytes) -> dict:

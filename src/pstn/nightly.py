@@ -6,7 +6,6 @@ they opened (a rename swaps the directory entry, not their inode)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -19,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pstn.files import write_text_atomically
+from pstn.publish import fsync_path
 from pstn.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_ALREADY_RUNNING = 75  # EX_TEMPFAIL: try again later
 
 
 class NightlyError(Exception):
@@ -40,11 +39,13 @@ class NightlyPaths:
         return Path(os.environ.get("PSTN_NIGHTLY_DIR") or self.settings.warehouse.parent / "nightly")
 
     @property
-    def lock_file(self) -> Path:
-        return self.state_dir / "nightly.lock"
+    def candidate(self) -> Path:
+        """Tonight's build warehouse, built from a copy of the private one."""
+        return self.settings.build_warehouse.with_name(self.settings.build_warehouse.name + ".building")
 
     @property
-    def candidate(self) -> Path:
+    def candidate_published(self) -> Path:
+        """Tonight's marts-only file, renamed over $PSTN_WAREHOUSE once everything passed."""
         return self.settings.warehouse.with_name(self.settings.warehouse.name + ".building")
 
     @property
@@ -99,18 +100,14 @@ class Nightly:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> int:
+        """The night's steps. The caller holds the writer lock (`pstn nightly` takes it)."""
         # A disk that refuses writes must give an error message, not a silent kill.
         if hasattr(signal, "SIGXFSZ"):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         try:
             self.paths.state_dir.mkdir(parents=True, exist_ok=True)
-            lock = self._lock()
         except OSError as exc:
             return self._fail(f"cannot write the nightly state folder {self.paths.state_dir}: {exc}")
-        if lock is None:
-            holder = self.paths.lock_file.read_text().strip() if self.paths.lock_file.exists() else "?"
-            print(f"another nightly is already running ({holder}); this one did not start", file=sys.stderr)
-            return EXIT_ALREADY_RUNNING
         try:
             self._run_steps()
             self.summary.status = "succeeded"
@@ -122,9 +119,6 @@ class Nightly:
         finally:
             self._cleanup_candidate()
             self._write_summary()
-            with contextlib.suppress(OSError):
-                fcntl.flock(lock, fcntl.LOCK_UN)
-                lock.close()
 
     def _run_steps(self) -> None:
         with self._step("preflight"):
@@ -132,6 +126,8 @@ class Nightly:
         if self.fetch_from_graph:
             with self._step("fetch"):
                 self._fetch()
+        with self._step("verify_archive"):
+            self._verify_archive()
         with self._step("load"):
             report = self._load()
         with self._step("freshness"):
@@ -177,19 +173,6 @@ class Nightly:
             print(f"[nightly {self.run_id}] {name}: {entry['status']} in {entry['seconds']} s", flush=True)
 
     # -- steps -----------------------------------------------------------------------------------
-    def _lock(self):
-        handle = self.paths.lock_file.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat()}\n")
-        handle.flush()
-        return handle
-
     def _fetch(self) -> None:
         """Yesterday's call records and today's licence snapshot from Graph, into the landing
         folder. A fetch that fails stops the night with its message (e.g. the permission the
@@ -234,6 +217,22 @@ class Nightly:
         )
         return report
 
+    def _verify_archive(self) -> None:
+        """Before the load and the build read the archive: every file written since it was last verified, and
+        a rotating share so that each file is read at least monthly, must match the SHA-256 its
+        load recorded. A damaged file stops the night; the published data stay as they were."""
+        from pstn.archive import Archive
+
+        archive = Archive(self.settings.archive_dir)
+        due = archive.due_for_verification()
+        problems = archive.verify(due)
+        self.summary.facts.update(archive_files_verified=len(due) - len(problems))
+        if problems:
+            raise NightlyError(
+                f"the archive is damaged: {problems[0]}"
+                + (f" (and {len(problems) - 1} more; see `pstn verify`)" if len(problems) > 1 else "")
+            )
+
     def _freshness(self) -> None:
         import duckdb
 
@@ -253,8 +252,8 @@ class Nightly:
 
         self._cleanup_candidate()
         try:
-            if self.settings.warehouse.exists():
-                shutil.copy2(self.settings.warehouse, self.paths.candidate)
+            if self.settings.build_warehouse.exists():
+                shutil.copy2(self.settings.build_warehouse, self.paths.candidate)
             self.paths.candidate_exports.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NightlyError(f"cannot write the candidate warehouse {self.paths.candidate}: {exc}") from exc
@@ -272,7 +271,8 @@ class Nightly:
     def _candidate_settings(self) -> Settings:
         return Settings.from_env(
             raw_dir=self.settings.raw_dir,
-            warehouse=self.paths.candidate,
+            warehouse=self.paths.candidate_published,
+            build_warehouse=self.paths.candidate,
             project_dir=self.settings.project_dir,
             archive_dir=self.settings.archive_dir,
             gx_dir=self.settings.gx_dir,
@@ -300,7 +300,7 @@ class Nightly:
     def _validate_marts(self) -> None:
         from pstn.mart_checks import validate_marts
 
-        problems = validate_marts(self.paths.candidate)
+        problems = validate_marts(self.paths.candidate_published)
         self.summary.facts["mart_expectations_failed"] = len(problems)
         if problems:
             raise NightlyError("Great Expectations found problems in the marts: " + "; ".join(problems[:10]))
@@ -308,7 +308,7 @@ class Nightly:
     def _focus_export(self) -> None:
         from pstn.focus import write_focus_export
 
-        rows = write_focus_export(self.paths.candidate, self.paths.candidate_exports / "focus")
+        rows = write_focus_export(self.paths.candidate_published, self.paths.candidate_exports / "focus")
         self.summary.facts["focus_rows"] = rows
 
     def _report(self) -> None:
@@ -342,8 +342,10 @@ class Nightly:
             staging.unlink(missing_ok=True)
             os.link(published, staging)  # the same inode: the previous warehouse, kept for rollback
             os.replace(staging, self.paths.previous)
-        os.replace(self.paths.candidate, published)
-        _fsync_dir(published.parent)
+        os.replace(self.paths.candidate_published, published)
+        fsync_path(published.parent)
+        os.replace(self.paths.candidate, self.settings.build_warehouse)
+        fsync_path(self.settings.build_warehouse.parent)
         previous_exports = _swap_symlink(self.settings.export_dir, self.paths.candidate_exports)
         _prune_versions(self.paths.export_versions, keep={self.paths.candidate_exports, previous_exports})
         self.summary.facts.update(published=str(published), exports=str(self.paths.candidate_exports))
@@ -480,8 +482,9 @@ class Nightly:
 
     # -- housekeeping ----------------------------------------------------------------------------
     def _cleanup_candidate(self) -> None:
-        for path in (self.paths.candidate, self.paths.candidate.with_name(self.paths.candidate.name + ".wal")):
-            path.unlink(missing_ok=True)
+        for candidate in (self.paths.candidate, self.paths.candidate_published):
+            for path in (candidate, candidate.with_name(candidate.name + ".wal")):
+                path.unlink(missing_ok=True)
         if self.summary.status != "succeeded" and self.paths.candidate_exports.exists():
             shutil.rmtree(self.paths.candidate_exports, ignore_errors=True)
 
@@ -523,14 +526,6 @@ def _checkpoint(database: Path) -> None:
         con.execute("checkpoint")
     if database.with_name(database.name + ".wal").exists():
         raise NightlyError(f"{database} still has a write-ahead log after a checkpoint; not publishing")
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _swap_symlink(link: Path, target: Path) -> Path | None:

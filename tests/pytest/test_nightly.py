@@ -3,7 +3,6 @@ tests use a local HTTP server on 127.0.0.1 only."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import http.server
 import json
@@ -24,6 +23,8 @@ import duckdb
 import pytest
 from pstn.crosscheck import compare_exports
 from pstn.generate import SampleSpec, generate
+from pstn.settings import Settings
+from pstn.writer_lock import writer_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,6 +103,7 @@ def test_nightly_publishes_exports_and_summarises(golden):
     steps = [s["step"] for s in summary["steps"]]
     assert steps == [
         "preflight",
+        "verify_archive",
         "load",
         "freshness",
         "build",
@@ -210,15 +212,37 @@ def test_sigkill_in_the_middle_of_the_build_leaves_the_published_data(site, tmp_
 
 
 def test_a_second_nightly_exits_while_one_runs(site):
+    """The writer lock of the archive and warehouse: a nightly that finds another writer running
+    names it and stops with 75, touching nothing."""
     before = sha(site / "wh" / "warehouse.duckdb")
-    with (site / "wh" / "nightly" / "nightly.lock").open("a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        lock.write("pid 4242 since a minute ago\n")
-        lock.flush()
+    settings = Settings.from_env(warehouse=site / "wh" / "warehouse.duckdb", archive_dir=site / "wh" / "archive")
+    with writer_lock(settings, "load"):
         result = run_nightly(site)
     assert result.returncode == 75
-    assert "another nightly is already running" in result.stderr
+    assert "another writer is running" in result.stderr and f"pid {os.getpid()} (load)" in result.stderr
     assert sha(site / "wh" / "warehouse.duckdb") == before
+
+
+def test_damaged_archive_stops_the_nightly_and_publishes_nothing(site):
+    """4 KiB of flipped bytes in an old archive file: the nightly names the file and stops; the
+    published warehouse and exports stay as they were."""
+    damaged = sorted((site / "wh" / "archive" / "calls").rglob("*.parquet"), key=lambda p: p.stat().st_size)[-1]
+    with damaged.open("r+b") as handle:
+        handle.seek(1024)
+        block = handle.read(4096)
+        handle.seek(1024)
+        handle.write(bytes(b ^ 0xFF for b in block))
+    published, exports = sha(site / "wh" / "warehouse.duckdb"), os.readlink(site / "wh" / "exports")
+    (site / "raw" / "cdr" / "late.csv").write_text(extra_calls_csv("2024-02-22", 3))
+    result = run_nightly(site)
+    assert result.returncode == 1
+    assert "the archive is damaged" in result.stderr and str(damaged) in result.stderr
+    assert sha(site / "wh" / "warehouse.duckdb") == published and os.readlink(site / "wh" / "exports") == exports
+    assert last_run(site)["status"] == "failed"
+    verify = subprocess.run(
+        [sys.executable, "-m", "pstn", "verify"], cwd=ROOT, env=nightly_env(site), capture_output=True, text=True
+    )
+    assert verify.returncode == 1 and str(damaged) in verify.stderr
 
 
 def test_missing_landing_folder_fails_clearly(site):
