@@ -18,7 +18,7 @@
 
 {% macro duckdb__create_archive_relations() %}
     {#- One view per archive dataset over its Parquet files. Every dataset folder holds a
-        zero-row _schema.parquet, so the glob never comes back empty and types are fixed.
+        zero-row schema.parquet, so the glob never comes back empty and types are fixed.
         A load writes its files as it goes and commits with its manifest last: only rows of
         committed loads are visible (not those of a load running now or one that crashed).
         The committed loads are written into the views as a list: as a sub-query, DuckDB could

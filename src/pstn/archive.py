@@ -14,12 +14,13 @@ import json
 import os
 import urllib.parse
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pstn.files import write_text_atomically
+from pstn.files import make_private_folder, write_text_atomically
 from pstn.parse import MONEY
 
 LOAD = {
@@ -121,6 +122,13 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "record_key": pl.String,
         "reasons": pl.String,
         "raw_record": pl.String,
+        # The record with its personal values as tokens, and those values (pstn.redact).
+        "raw_record_masked": pl.String,
+        "user_id": pl.String,
+        "user_principal_name": pl.String,
+        "user_display_name": pl.String,
+        "caller_number": pl.String,
+        "callee_number": pl.String,
         "month": pl.String,
         **LOAD,
     },
@@ -154,12 +162,22 @@ MANIFEST = {
     "rows_duplicate": pl.Int64,
     "rows_conflicting": pl.Int64,
     "export_parameters": pl.String,
+    # The archive files this unit wrote, as JSON [[path below the archive, SHA-256, bytes], ...].
+    "archive_files": pl.String,
 }
 
 DATASETS = (*SCHEMAS, "_manifest")
-SCHEMA_FILE = "_schema.parquet"
+# A zero-row file in every dataset folder fixes its columns and types when no load has written
+# rows to it. Not `_schema.parquet`: Spark and Hadoop take names starting with `_` or `.` for
+# hidden files, and an empty dataset then has no schema at all. Archives written before keep
+# their `_schema.parquet` beside the new file (both have no rows).
+SCHEMA_FILE = "schema.parquet"
+SCHEMA_FILES = (SCHEMA_FILE, "_schema.parquet")
 # Size, modification time and identity of every landed file the loads took (Archive.file_stats).
 FILE_STATS = "file_stats.json"
+# When each archive file last matched the checksum its load recorded (Archive.verify).
+VERIFIED = "verified.json"
+VERIFY_EVERY_DAYS = 28
 
 
 def sha256(data: bytes) -> str:
@@ -173,13 +191,24 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
     )
 
 
-def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
+def _write_atomically(frame: pl.DataFrame, path: Path) -> str:
+    """Write `frame` as Parquet at `path` (a reader sees no part of it before the rename);
+    returns the SHA-256 of the bytes written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     frame.write_parquet(temporary, compression="zstd", statistics=True)
     with temporary.open("rb") as handle:
+        digest = file_sha256(handle)
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    return digest
+
+
+def file_sha256(handle) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _segment(value: str) -> str:
@@ -198,7 +227,9 @@ class Archive:
 
     # -- lifecycle -------------------------------------------------------------------------
     def prepare(self) -> list[Path]:
-        """Create the layout and schema files; delete what an interrupted load left behind."""
+        """Create the layout (owner-only: the archive holds clear numbers and UPNs) and schema
+        files; delete what an interrupted load left behind. The caller holds the writer lock."""
+        make_private_folder(self.root)
         for dataset, schema in (*SCHEMAS.items(), ("_manifest", MANIFEST)):
             target = self.dataset_dir(dataset) / SCHEMA_FILE
             if not target.exists():
@@ -206,14 +237,14 @@ class Archive:
         return self._remove_orphans()
 
     def committed_loads(self) -> set[str]:
-        return {p.stem for p in self.dataset_dir("_manifest").glob("*.parquet") if p.name != SCHEMA_FILE}
+        return {p.stem for p in self.dataset_dir("_manifest").glob("*.parquet") if p.name not in SCHEMA_FILES}
 
     def _remove_orphans(self) -> list[Path]:
         committed = self.committed_loads()
         removed = []
         for dataset in SCHEMAS:
             for path in self.dataset_dir(dataset).rglob("*"):
-                if not path.is_file() or path.name == SCHEMA_FILE:
+                if not path.is_file() or path.name in SCHEMA_FILES:
                     continue
                 if path.name.endswith(".tmp") or path.stem.split("~")[0] not in committed:
                     path.unlink()
@@ -272,17 +303,21 @@ class Archive:
         write_text_atomically(self.root / FILE_STATS, json.dumps(stats))
 
     # -- writing ---------------------------------------------------------------------------
-    def write(self, dataset: str, frame: pl.DataFrame, load_id: str) -> int:
-        """Write one file per (tenant, month) partition; returns the rows written."""
+    def write(self, dataset: str, frame: pl.DataFrame, load_id: str) -> list[list]:
+        """Write one file per (tenant, month) partition; returns [path below the archive, SHA-256,
+        bytes] of each file written (the load's manifest keeps them for `verify`)."""
         if frame.is_empty():
-            return 0
+            return []
         frame = conform(frame, SCHEMAS[dataset])
+        written = []
         for (tenant_id, month), part in frame.group_by("tenant_id", "month", maintain_order=True):
             directory = self.dataset_dir(dataset) / f"tenant={_segment(tenant_id)}" / f"month={month}"
             existing = len(list(directory.glob(f"{load_id}*.parquet"))) if directory.exists() else 0
             name = load_id if existing == 0 else f"{load_id}~{existing}"
-            _write_atomically(part, directory / f"{name}.parquet")
-        return frame.height
+            path = directory / f"{name}.parquet"
+            digest = _write_atomically(part, path)
+            written.append([path.relative_to(self.root).as_posix(), digest, path.stat().st_size])
+        return written
 
     def commit(self, load_id: str, manifest_rows: list[dict]) -> None:
         """Publish the load: its manifest file is the commit marker."""
@@ -305,3 +340,76 @@ class Archive:
             out[dataset] = (int(rows), str(digest))
         con.close()
         return out
+
+    # -- verification ------------------------------------------------------------------------
+    def recorded_files(self) -> dict[str, tuple[str, int]]:
+        """{path below the archive: (SHA-256, bytes)} of every file a committed load wrote."""
+        manifest = self.manifest()
+        if "archive_files" not in manifest.columns:
+            return {}
+        recorded: dict[str, tuple[str, int]] = {}
+        for text in manifest.get_column("archive_files").drop_nulls().to_list():
+            for path, digest, size in json.loads(text):
+                recorded[path] = (digest, size)
+        return recorded
+
+    def unrecorded_files(self, recorded: dict[str, tuple[str, int]]) -> int:
+        """Data files of committed loads whose checksum no manifest holds (written before the
+        manifests kept them): they can be read but not verified."""
+        committed = self.committed_loads()
+        return sum(
+            1
+            for dataset in SCHEMAS
+            for path in self.dataset_dir(dataset).rglob("*.parquet")
+            if path.name not in SCHEMA_FILES
+            and path.stem.split("~")[0] in committed
+            and path.relative_to(self.root).as_posix() not in recorded
+        )
+
+    def verification_state(self) -> dict[str, str]:
+        """{path: when it last matched its checksum (UTC ISO 8601)}: a cache, rebuilt if lost."""
+        try:
+            state = json.loads((self.root / VERIFIED).read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def verify(self, paths: Iterable[str]) -> list[str]:
+        """Check each file against its recorded SHA-256; returns one line per file that is missing
+        or differs. Files that match are remembered as verified now."""
+        recorded = self.recorded_files()
+        state = self.verification_state()
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        problems = []
+        for path in paths:
+            digest, size = recorded[path]
+            target = self.root / path
+            try:
+                with target.open("rb") as handle:
+                    actual = file_sha256(handle)
+            except OSError as exc:
+                problems.append(f"{target}: cannot be read ({exc.strerror or exc})")
+                continue
+            if actual != digest:
+                problems.append(
+                    f"{target}: content differs from what its load wrote "
+                    f"(SHA-256 {actual[:12]}… instead of {digest[:12]}…, {target.stat().st_size:,} of {size:,} bytes)"
+                )
+                state.pop(path, None)
+                continue
+            state[path] = now
+        write_text_atomically(self.root / VERIFIED, json.dumps(state, indent=0, sort_keys=True))
+        return problems
+
+    def due_for_verification(self, days: int = VERIFY_EVERY_DAYS, now: datetime | None = None) -> list[str]:
+        """What a nightly checks: every file not verified since it was written, every file not
+        verified for `days`, and a rotating share (the longest unverified first) so that, one
+        night after another, each file is read at least every `days` days."""
+        recorded = self.recorded_files()
+        state = self.verification_state()
+        now = now or datetime.now(UTC)
+        horizon = (now - timedelta(days=days)).isoformat(timespec="seconds")
+        due = [path for path in recorded if path not in state or state[path] < horizon]
+        rest = sorted((state[path], path) for path in recorded if path not in due)
+        share = -(-len(recorded) // days)
+        return due + [path for _, path in rest[:share]]

@@ -3,10 +3,7 @@ Graph `getPstnCalls` pages / JSON Lines, normalised to one typed schema (SPEC 2.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
-from collections.abc import Iterator
 from decimal import Decimal
 
 import polars as pl
@@ -18,6 +15,7 @@ from pstn.rawfile import (
     decode_text,
     load_json,
     map_headers,
+    oversized_line_reason,
     read_csv_strings,
     records_frame,
     select_canonical,
@@ -148,6 +146,10 @@ def read_graph_jsonl(data: bytes) -> pl.DataFrame:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if (reason := oversized_line_reason(line)) is not None:
+            broken[number] = reason
+            records.append((number, {}))
+            continue
         try:
             records.append((number, json.loads(line, parse_float=Decimal)))
         except json.JSONDecodeError as exc:
@@ -160,15 +162,3 @@ def _graph_frame(records: list[tuple[int, object]], problems: dict[int, str] | N
     strings = records_frame(records, GRAPH_FIELDS, problems)
     absent = [pl.lit(None, dtype=pl.String).alias(c) for c in CALL_COLUMNS if c not in GRAPH_FIELDS]
     return normalise(strings.with_columns(absent).select(*CALL_COLUMNS, "_line", "_raw", "_ragged"), "graph_json")
-
-
-def zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """CSV members of a `Calls.Export.<id>.zip` with the export's `parameters.json` text first."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        names = archive.namelist()
-        for name in names:
-            if not name.endswith("/"):
-                yield name, archive.read(name)
-    except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as exc:
-        raise FileRejected(f"not a readable zip archive ({exc})") from exc

@@ -74,6 +74,22 @@ from calls
 """
 
 
+def spreadsheet_safe(relation: str, con) -> str:
+    """A select of `relation` whose text cells cannot run in a spreadsheet: a cell starting with
+    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (OWASP's advice on
+    CSV injection), which spreadsheets show as text. For CSV only: Parquet keeps values as they are."""
+    columns = con.execute(f"select * from ({relation}) limit 0").description
+    selected = []
+    for name, kind, *_ in columns:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if str(kind).upper() in ("VARCHAR", "STRING"):
+            risky = f"left({quoted}, 1) in ('=', '+', '-', '@', chr(9), chr(13))"
+            selected.append(f"case when {risky} then concat(chr(39), {quoted}) else {quoted} end as {quoted}")
+        else:
+            selected.append(quoted)
+    return f"select {', '.join(selected)} from ({relation})"
+
+
 def write_focus_export(warehouse: Path, folder: Path) -> int:
     """Write focus_charges.parquet and .csv into `folder`; returns the number of rows."""
     import duckdb
@@ -81,5 +97,6 @@ def write_focus_export(warehouse: Path, folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute(f"copy ({FOCUS_SQL}) to '{folder / 'focus_charges.parquet'}' (format parquet)")
-        con.execute(f"copy ({FOCUS_SQL}) to '{folder / 'focus_charges.csv'}' (header, delimiter ',')")
+        safe = spreadsheet_safe(FOCUS_SQL, con)
+        con.execute(f"copy ({safe}) to '{folder / 'focus_charges.csv'}' (header, delimiter ',')")
         return con.execute(f"select count(*) from ({FOCUS_SQL})").fetchone()[0]

@@ -1,34 +1,44 @@
-"""Reads every file under the landing folder into the archive (issue 2).
+"""Reads every file under the landing folder into the archive.
 
-Per file (or zip member): skip it when its SHA-256 was loaded before; parse it (a file that cannot
-be read is recorded as rejected with its reason and never stops the others); drop rows repeated
-verbatim; validate the batch with Great Expectations; quarantine failing rows with file, line and
-reason; for calls, skip rows identical to the archived version and record conflicts where the
-same UsageId comes back with other content (the newest load wins downstream).
+Per file (or zip member): skip it when its SHA-256 was loaded before; read it within the landing
+folder's bounds (`pstn.landing`: links, special files and hidden names are listed, never read);
+parse it (a file that cannot be read is recorded as rejected with its reason and never stops the
+others); drop rows repeated verbatim; validate the batch with Great Expectations; quarantine
+failing rows with file, line and reason; for calls, skip rows identical to the archived version
+and record conflicts where the same UsageId comes back with other content (the newest load wins
+downstream).
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import secrets
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pstn import cdr, credits, licences
+from pstn import cdr, credits, licences, redact
 from pstn.archive import SCHEMAS, Archive, conform, sha256
+from pstn.landing import (
+    DEFAULT_TENANT,
+    Bounds,
+    LandedFile,
+    discover,
+    hash_file,
+    read_landed_file,
+    zip_members,
+    zip_parameters,
+)
 from pstn.parse import REASONS
 from pstn.quality import Validator
 from pstn.rawfile import LINE, RAW, FileRejected
 from pstn.settings import Settings
-
-KIND_FOLDERS = {"cdr": "cdr", "licenses": "licenses", "licences": "licenses", "credits": "credits"}
-DEFAULT_TENANT = "default"
 
 # Columns that identify a record within its dataset (staging keeps the newest version per key).
 KEYS: dict[str, tuple[str, ...]] = {
@@ -61,14 +71,6 @@ METADATA = {
 }
 
 
-@dataclass(frozen=True)
-class RawFile:
-    kind: str | None
-    tenant_id: str
-    path: Path
-    relative: str
-
-
 @dataclass
 class LoadReport:
     load_id: str
@@ -76,6 +78,7 @@ class LoadReport:
     files_skipped: int = 0
     units_loaded: int = 0
     units_rejected: int = 0
+    units_unread: int = 0
     rows_read: int = 0
     rows_kept: int = 0
     rows_rejected: int = 0
@@ -84,15 +87,17 @@ class LoadReport:
     orphans_removed: int = 0
     data_docs: str | None = None
     rejected_files: list[tuple[str, str]] = field(default_factory=list)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
             f"load {self.load_id}: {self.files_seen} files seen, {self.files_skipped} already loaded (skipped), "
-            f"{self.units_loaded} loaded, {self.units_rejected} rejected",
+            f"{self.units_loaded} loaded, {self.units_rejected} rejected, {self.units_unread} skipped as not data",
             f"rows: {self.rows_read} read = {self.rows_kept} kept + {self.rows_rejected} quarantined + "
             f"{self.rows_duplicate} duplicates ({self.rows_conflicting} changed versions of known UsageIds)",
         ]
         lines += [f"  rejected file {path}: {reason}" for path, reason in self.rejected_files]
+        lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped_files]
         if self.orphans_removed:
             lines.append(f"  removed {self.orphans_removed} files left by an interrupted load")
         if self.data_docs:
@@ -100,26 +105,7 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def discover(raw_dir: Path) -> Iterator[RawFile]:
-    """Files below `raw_dir/<kind>/[<tenant>/]`; dotfiles and Office lock files are not data.
-
-    Oldest first (modification time, then path): when two files of one load carry the same
-    UsageId with different content, the later download wins, as it would in a later load.
-    """
-    if not raw_dir.is_dir():
-        return
-    files = [p for p in raw_dir.rglob("*") if p.is_file()]
-    for path in sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.as_posix())):
-        relative = path.relative_to(raw_dir)
-        if any(part.startswith(".") for part in relative.parts) or path.name.startswith("~$"):
-            continue
-        parts = relative.parts
-        kind = KIND_FOLDERS.get(parts[0].lower()) if len(parts) > 1 else None
-        tenant = parts[1] if len(parts) > 2 else DEFAULT_TENANT
-        yield RawFile(kind, tenant, path, relative.as_posix())
-
-
-def file_identity(raw: RawFile, name: str, digest: str) -> str:
+def file_identity(raw: LandedFile, name: str, digest: str) -> str:
     """What makes a file "already loaded". Call records carry their own keys within a tenant, so
     the tenant and the content decide (a renamed copy is skipped; the same bytes under another
     tenant's folder are that tenant's calls). Licence and credits files may take their date from
@@ -129,7 +115,14 @@ def file_identity(raw: RawFile, name: str, digest: str) -> str:
     return sha256(f"{raw.tenant_id}/{name}".encode() + b"\0" + digest.encode())
 
 
+def unread_identity(raw: LandedFile) -> str:
+    """A file that is not read is listed once per path, status, size and modification time."""
+    return sha256(f"{raw.status}\0{raw.tenant_id}\0{raw.relative}\0{raw.size}\0{raw.mtime_ns}".encode())
+
+
 Reader = Callable[[bytes, str], list[tuple[str, pl.DataFrame]]]
+# Formats read line by line: a line over the line bound is cut out as the file streams in.
+LINE_FORMATS = (".csv", ".jsonl", ".ndjson")
 
 
 def _reader(kind: str | None, suffix: str) -> tuple[str, Reader] | None:
@@ -158,6 +151,7 @@ class Loader:
         self.settings = settings
         self.rehash = rehash
         self.archive = Archive(settings.archive_dir)
+        self.bounds = Bounds.from_env()
         self.validator = validator or Validator(settings.gx_dir)
         self.duck = duckdb.connect()
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -188,25 +182,16 @@ class Loader:
         stats: dict[str, list] = {}
         for seq, raw in enumerate(discover(self.settings.raw_dir), start=1):
             self.report.files_seen += 1
-            status = raw.path.stat()
-            stamp = [status.st_size, status.st_mtime_ns]
+            if raw.status is not None:
+                self._list_unread(raw, seq, seen)
+                continue
+            stamp = [raw.size, raw.mtime_ns]
             remembered = known.get(str(raw.path))
             if remembered and remembered[:2] == stamp and self._already(seen, remembered[2], False):
                 stats[str(raw.path)] = remembered
                 self.report.files_skipped += 1
                 continue
-            data = raw.path.read_bytes()
-            digest = sha256(data)
-            identity = file_identity(raw, raw.path.name, digest)
-            stats[str(raw.path)] = [*stamp, identity]
-            if self._already(seen, identity, reprocess_rejected):
-                self.report.files_skipped += 1
-                continue
-            seen[identity] = "seen"
-            if raw.kind == "cdr" and raw.path.suffix.lower() == ".zip":
-                self._load_zip(raw, seq, data, digest, seen, reprocess_rejected)
-            else:
-                self._load_unit(raw, seq, None, data, digest)
+            self._load_file(raw, seq, seen, stats, stamp, reprocess_rejected)
         if self.manifest:
             # Before the commit: a disagreement between the rules and Great Expectations stops
             # the load with nothing of it visible (the next load removes its files).
@@ -227,54 +212,116 @@ class Loader:
         status = seen.get(digest)
         return status is not None and not (reprocess_rejected and status == "rejected")
 
-    # -- files -----------------------------------------------------------------------------
-    def _load_zip(self, raw: RawFile, seq: int, data: bytes, digest: str, seen: dict, reprocess: bool) -> None:
-        try:
-            members = list(cdr.zip_members(data))
-        except FileRejected as exc:
-            self._record(raw, seq, None, digest, len(data), "admin_center_zip", "rejected", str(exc))
+    def _list_unread(self, raw: LandedFile, seq: int, seen: dict[str, str]) -> None:
+        """A link, special file or hidden name: recorded (once) with why it was not read."""
+        identity = unread_identity(raw)
+        if identity in seen:
+            self.report.files_skipped += 1
             return
-        parameters = next((m[1] for m in members if m[0].lower().endswith("parameters.json")), None)
-        parameters_text = parameters.decode("utf-8", "replace") if parameters else None
-        self._record(raw, seq, None, digest, len(data), "admin_center_zip", "expanded", None)
-        for name, member in members:
-            if name.lower().endswith("parameters.json"):
+        seen[identity] = raw.status or "skipped"
+        self._record(raw, seq, None, None, raw.size, "not_read", raw.status, raw.reason, identity=identity)
+
+    def _load_file(
+        self, raw: LandedFile, seq: int, seen: dict[str, str], stats: dict[str, list], stamp: list, reprocess: bool
+    ) -> None:
+        suffix = raw.path.suffix.lower()
+        is_zip = raw.kind == "cdr" and suffix == ".zip"
+        try:
+            if is_zip:
+                digest, size = hash_file(raw.path, self.bounds)
+                data = b""
+            else:
+                read = read_landed_file(raw.path, self.bounds, lines=suffix in LINE_FORMATS)
+                if suffix == ".json" and read.size > self.bounds.max_json_bytes:
+                    raise FileRejected(
+                        f"JSON document of {read.size:,} bytes is {self.bounds.over('max_json_bytes')}: "
+                        "write JSON Lines (.jsonl) for large exports"
+                    )
+                data, digest, size = read.data, read.sha256, read.size
+        except FileRejected as exc:
+            identity = sha256(f"unreadable\0{raw.tenant_id}\0{raw.relative}\0{stamp}".encode())
+            stats[str(raw.path)] = [*stamp, identity]  # not read again while it stays the same
+            if not self._already(seen, identity, reprocess):
+                seen[identity] = "rejected"
+                self._record(raw, seq, None, None, raw.size, "not_read", "rejected", str(exc), identity=identity)
+            else:
+                self.report.files_skipped += 1
+            return
+        identity = file_identity(raw, raw.path.name, digest)
+        stats[str(raw.path)] = [*stamp, identity]
+        if self._already(seen, identity, reprocess):
+            self.report.files_skipped += 1
+            return
+        seen[identity] = "seen"
+        if is_zip:
+            self._load_zip(raw, seq, digest, size, seen, reprocess)
+        else:
+            self._load_unit(raw, seq, None, data, digest, size=size)
+
+    # -- files -----------------------------------------------------------------------------
+    def _load_zip(self, raw: LandedFile, seq: int, digest: str, size: int, seen: dict, reprocess: bool) -> None:
+        """Each member of an admin-center zip is a unit of its own, inflated and loaded one at a
+        time; the export's parameters.json travels with every member's manifest row."""
+        try:
+            parameters_text = zip_parameters(raw.path, self.bounds)
+            members = zip_members(raw.path, self.bounds)
+            first = next(members, None)
+        except FileRejected as exc:
+            self._record(raw, seq, None, digest, size, "admin_center_zip", "rejected", str(exc))
+            return
+        self._record(raw, seq, None, digest, size, "admin_center_zip", "expanded", None)
+        for member in itertools.chain([first] if first else [], members):
+            if member.name.lower().endswith("parameters.json"):
                 continue
-            member_digest = sha256(member)
-            identity = file_identity(raw, name, member_digest)
-            if self._already(seen, identity, reprocess):
-                continue
-            seen[identity] = "seen"
-            if not name.lower().endswith(".csv"):
+            if member.data is None:
                 self._record(
                     raw,
                     seq,
-                    name,
-                    member_digest,
-                    len(member),
+                    member.name,
+                    None,
+                    member.size,
+                    "not_read",
+                    "rejected",
+                    member.reason,
+                    identity=sha256(f"{digest}\0{member.name}".encode()),
+                )
+                continue
+            identity = file_identity(raw, member.name, member.sha256)
+            if self._already(seen, identity, reprocess):
+                continue
+            seen[identity] = "seen"
+            if not member.name.lower().endswith(".csv"):
+                self._record(
+                    raw,
+                    seq,
+                    member.name,
+                    member.sha256,
+                    member.size,
                     "unsupported",
                     "rejected",
                     "zip member is not a CSV file",
                 )
                 continue
-            self._load_unit(raw, seq, name, member, member_digest, parameters_text, suffix=".csv")
+            self._load_unit(raw, seq, member.name, member.data, member.sha256, parameters_text, ".csv", member.size)
 
     def _load_unit(
         self,
-        raw: RawFile,
+        raw: LandedFile,
         seq: int,
         member: str | None,
         data: bytes,
         digest: str,
         parameters: str | None = None,
         suffix: str | None = None,
+        size: int | None = None,
     ) -> None:
         suffix = suffix or raw.path.suffix.lower()
+        size = len(data) if size is None else size
         chosen = _reader(raw.kind, suffix)
         file_format = chosen[0] if chosen else "unsupported"
 
         def reject(reason: str) -> None:
-            self._record(raw, seq, member, digest, len(data), file_format, "rejected", reason)
+            self._record(raw, seq, member, digest, size, file_format, "rejected", reason)
 
         if raw.kind is None:
             reject("not under a cdr/, licenses/ or credits/ folder")
@@ -313,10 +360,11 @@ class Loader:
             return
         # Written file by file, so memory follows the largest file, not the load. The files stay
         # invisible (and are deleted by the next load) until the manifest commits the load.
+        written = []
         for dataset, frames in outputs.items():
             if frames:
                 conformed = [conform(frame, SCHEMAS[dataset]) for frame in frames]
-                self.archive.write(dataset, pl.concat(conformed, how="vertical"), self.load_id)
+                written += self.archive.write(dataset, pl.concat(conformed, how="vertical"), self.load_id)
         for dataset, sample, failing in self.unit_samples:
             merged = [*self.gx_samples.get(dataset, []), sample]
             self.gx_failing.setdefault(dataset, set()).update(failing)
@@ -327,9 +375,23 @@ class Loader:
         # with this load's files, when a later file touches them).
         self.versions = {key: value for key, value in self.versions.items() if key in self.touched}
         self.touched = set()
-        self._record(raw, seq, member, digest, len(data), file_format, "loaded", None, counts, parameters)
+        self._record(raw, seq, member, digest, size, file_format, "loaded", None, counts, parameters, files=written)
 
-    def _record(self, raw, seq, member, digest, size, file_format, status, reason, counts=None, parameters=None):
+    def _record(
+        self,
+        raw,
+        seq,
+        member,
+        digest,
+        size,
+        file_format,
+        status,
+        reason,
+        counts=None,
+        parameters=None,
+        identity=None,
+        files=None,
+    ):
         counts = counts or {}
         self.manifest.append(
             {
@@ -342,7 +404,7 @@ class Loader:
                 "source_path": raw.relative,
                 "source_member": member,
                 "file_sha256": digest,
-                "file_identity": file_identity(raw, member or raw.path.name, digest),
+                "file_identity": identity or file_identity(raw, member or raw.path.name, digest),
                 "file_bytes": size,
                 "status": status,
                 "reason": reason,
@@ -352,11 +414,15 @@ class Loader:
                 "rows_duplicate": counts.get("rows_duplicate", 0),
                 "rows_conflicting": counts.get("rows_conflicting", 0),
                 "export_parameters": parameters,
+                "archive_files": json.dumps(files) if files else None,
             }
         )
         if status == "rejected":
             self.report.units_rejected += 1
             self.report.rejected_files.append((raw.relative + (f"!{member}" if member else ""), reason))
+        elif status == "skipped":
+            self.report.units_unread += 1
+            self.report.skipped_files.append((raw.relative, reason))
         elif status == "loaded":
             self.report.units_loaded += 1
         for key in ("rows_read", "rows_kept", "rows_rejected", "rows_duplicate", "rows_conflicting"):
@@ -472,17 +538,33 @@ class Loader:
         )
 
     def _quarantine(self, dataset: str, rejected: pl.DataFrame) -> pl.DataFrame:
+        """Rejected rows with their reasons and raw record, cut to its bound, and the record's
+        template for the public rejections mart (`pstn.redact`)."""
         key = [c for c in KEYS[dataset] if c in rejected.columns]
         record_key = pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|", ignore_nulls=True)
-        return rejected.with_columns(
+        raw = pl.col(RAW).struct.json_encode() if rejected.schema[RAW] == pl.Struct else pl.col(RAW)
+        frame = rejected.with_columns(raw.alias("_raw_json"))
+        if "display_name" in frame.columns and "user_display_name" not in frame.columns:
+            frame = frame.with_columns(pl.col("display_name").alias("user_display_name"))
+        personal = [c for c in redact.PERSONAL if c in frame.columns]
+        masked = [
+            redact.masked_record(row["_raw_json"], {c: row[c] for c in personal})
+            for row in frame.select("_raw_json", *personal).iter_rows(named=True)
+        ]
+        return frame.with_columns(
             pl.lit(dataset).alias("dataset"),
-            record_key.alias("record_key"),
+            record_key.map_elements(redact.cut, return_dtype=pl.String).alias("record_key"),
             pl.col(REASONS).list.join("; ").alias("reasons"),
-            (pl.col(RAW).struct.json_encode() if rejected.schema[RAW] == pl.Struct else pl.col(RAW)).alias(
-                "raw_record"
+            pl.col("_raw_json").map_elements(redact.cut, return_dtype=pl.String).alias("raw_record"),
+            pl.Series("raw_record_masked", masked, dtype=pl.String),
+            *(
+                pl.col(c)
+                .cast(pl.String)
+                .map_elements(lambda v: redact.cut(v, redact.PERSONAL_VALUE_CHARS), return_dtype=pl.String)
+                for c in personal
             ),
             pl.lit(self.loaded_at.strftime("%Y-%m")).alias("month"),
-        )
+        ).drop("_raw_json")
 
     def _with_month(self, dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         column = MONTH_OF.get(dataset)

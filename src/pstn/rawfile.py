@@ -18,6 +18,10 @@ import polars as pl
 
 LINE = "_line"
 RAW = "_raw"
+# What the bounded reader leaves in place of a line over the line bound (followed by its length).
+OVERSIZED_LINE = "pstn-line-over-bound:"
+# C0 control characters but tab: a field holding one is quarantined (NUL bytes, escape codes...).
+CONTROL_CHARACTERS = r"[\x00-\x08\x0a-\x1f]"
 
 
 class FileRejected(Exception):
@@ -86,8 +90,17 @@ def read_csv_strings(text: str | bytes) -> pl.DataFrame:
     """Every column as a string, plus `_line` (the row number, header = 1) and `_raw` (the row as JSON).
 
     polars reads well-formed files; a file it cannot read (ragged rows, stray quotes) is read again
-    with the csv module so that only the broken rows are lost to quarantine, never the file.
+    with the csv module so that only the broken rows are lost to quarantine, never the file. A
+    header with more columns than the bound rejects the file; rows over the line or field bound,
+    or holding control characters, carry their reason in `_ragged` (see `bound_problems`).
     """
+    from pstn.landing import current_bounds
+
+    bounds = current_bounds()
+    head = text[: text.find(b"\n" if isinstance(text, bytes) else "\n")] if text else text
+    columns = head.count(b"," if isinstance(head, bytes) else ",") + 1
+    if columns > bounds.max_header_columns:
+        raise FileRejected(f"header of {columns:,} columns is {bounds.over('max_header_columns')}")
     try:
         source = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
         frame = pl.read_csv(source, infer_schema=False, missing_utf8_is_empty_string=False)
@@ -97,18 +110,83 @@ def read_csv_strings(text: str | bytes) -> pl.DataFrame:
     if frame.width == 0 or not frame.columns:
         raise FileRejected("no header row")
     frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
-    frame = frame.with_columns(
-        # The record as read; written out as JSON only for rows that end in quarantine.
-        pl.struct(pl.all()).alias(RAW),
-        pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(LINE),
+    columns = frame.columns
+    frame = frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(LINE))
+    malformed = pl.when(pl.col(LINE).is_in(ragged)).then(pl.lit("malformed CSV row (wrong number of fields)"))
+    frame = frame.with_columns(bound_problems(columns[0], columns, malformed))
+    return frame.with_columns(*cut_oversized(columns)).with_columns(
+        # The record as read (its fields cut to the bound); written out as JSON only for rows
+        # that end in quarantine.
+        pl.struct(columns).alias(RAW)
     )
-    if ragged:
-        frame = frame.with_columns(
-            pl.when(pl.col(LINE).is_in(ragged))
-            .then(pl.lit("malformed CSV row (wrong number of fields)"))
-            .alias("_ragged")
+
+
+def cut_oversized(columns: list[str]) -> list[pl.Expr]:
+    """Fields over the field bound, cut to a few hundred characters: the row is quarantined for
+    it already, and nothing after this point should copy the whole value around."""
+    from pstn.landing import current_bounds
+
+    limit = current_bounds().max_field_bytes
+    return [
+        pl.when(pl.col(c).str.len_bytes() > limit)
+        .then(pl.concat_str(pl.col(c).str.slice(0, 200), pl.lit("…(cut: over the field bound)")))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in columns
+    ]
+
+
+def bound_problems(first: str | None, columns: list[str], other: pl.Expr | None = None) -> pl.Expr:
+    """`_ragged`: why a row of string `columns` cannot be kept, or null. A line the bounded reader
+    cut out (its first field holds the marker), a field over the field bound, a control character;
+    `other` adds a reason of the caller's."""
+    from pstn.landing import current_bounds
+
+    bounds = current_bounds()
+    reasons = []
+    if first is not None:
+        marker = pl.col(first).str.starts_with(OVERSIZED_LINE)
+        reasons.append(
+            pl.when(marker).then(
+                pl.format(
+                    "line of {} bytes is {}",
+                    pl.col(first).str.slice(len(OVERSIZED_LINE)),
+                    pl.lit(bounds.over("max_line_bytes")),
+                )
+            )
         )
-    return frame
+    for column in columns:
+        value = pl.col(column).cast(pl.String)
+        reasons.append(
+            pl.when(value.str.len_bytes() > bounds.max_field_bytes).then(
+                pl.format(
+                    "field '{}' of {} bytes is {}",
+                    pl.lit(column),
+                    value.str.len_bytes(),
+                    pl.lit(bounds.over("max_field_bytes")),
+                )
+            )
+        )
+        reasons.append(
+            pl.when(value.str.contains(CONTROL_CHARACTERS)).then(
+                pl.lit(f"field '{column}' holds a control character (NUL or another C0 code)")
+            )
+        )
+    if other is not None:
+        reasons.append(other)
+    if not reasons:
+        return pl.lit(None, dtype=pl.String).alias("_ragged")
+    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined).alias("_ragged")
+
+
+def oversized_line_reason(line: str) -> str | None:
+    """The reason for a line the bounded reader cut out, or None for any other line."""
+    if not line.startswith(OVERSIZED_LINE):
+        return None
+    from pstn.landing import current_bounds
+
+    return f"line of {line[len(OVERSIZED_LINE) :]} bytes is {current_bounds().over('max_line_bytes')}"
 
 
 def _read_csv_leniently(text: str) -> tuple[pl.DataFrame, list[int]]:
@@ -156,19 +234,25 @@ def records_frame(
     lines: list[int] = []
     raws: list[str] = []
     issues: list[str | None] = []
+    from pstn.redact import cut
+
     for line, item in records:
         lines.append(line)
-        raws.append(json.dumps(item, default=str, ensure_ascii=False))
+        raws.append(cut(json.dumps(item, default=str, ensure_ascii=False)))
         is_object = isinstance(item, dict)
         issues.append(problems.get(line) or (None if is_object else "record is not a JSON object"))
         for name, key in fields.items():
             value = item.get(key) if is_object else None
             data[name].append(None if value is None else _json_scalar(value))
     frame = pl.DataFrame(data, schema={name: pl.String for name in fields})
-    return frame.with_columns(
-        pl.Series(LINE, lines, dtype=pl.Int64),
-        pl.Series(RAW, raws, dtype=pl.String),
-        pl.Series("_ragged", issues, dtype=pl.String),
+    return (
+        frame.with_columns(
+            pl.Series(LINE, lines, dtype=pl.Int64),
+            pl.Series(RAW, raws, dtype=pl.String),
+            pl.Series("_ragged", issues, dtype=pl.String),
+        )
+        .with_columns(bound_problems(None, list(fields), pl.col("_ragged")))
+        .with_columns(*cut_oversized(list(fields)))
     )
 
 

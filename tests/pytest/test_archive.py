@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 from conftest import admin_csv, admin_row
 
+from pstn import landing as landing_module
 from pstn.archive import SCHEMAS
 
 
@@ -30,15 +31,15 @@ def test_loading_twice_changes_nothing(landing):
 def read_files(landing, monkeypatch, **options) -> tuple[list[str], object]:
     """One load; returns the landed files it read (opened) and its report."""
     opened: list[str] = []
-    original = Path.read_bytes
+    original = landing_module.open_regular
 
-    def counting(path: Path) -> bytes:
+    def counting(path: Path):
         opened.append(path.name)
         return original(path)
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    monkeypatch.setattr(landing_module, "open_regular", counting)
     report = landing.load(**options)
-    monkeypatch.setattr(Path, "read_bytes", original)
+    monkeypatch.setattr(landing_module, "open_regular", original)
     return sorted(opened), report
 
 
@@ -152,7 +153,7 @@ def test_interrupted_load_leaves_nothing_visible(landing):
 def test_every_dataset_has_a_schema_file_so_readers_never_see_an_empty_glob(landing):
     landing.load()
     for dataset in [*SCHEMAS, "_manifest"]:
-        assert (landing.settings.archive_dir / dataset / "_schema.parquet").exists()
+        assert (landing.settings.archive_dir / dataset / "schema.parquet").exists()
 
 
 def test_partitions_by_tenant_and_month(landing):
@@ -213,7 +214,7 @@ def test_quarantined_rows_of_the_same_bytes_under_two_tenants_have_two_ids(landi
     )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "PASS=" in result.stdout and "ERROR=0" in result.stdout
-    with duckdb.connect(str(landing.settings.warehouse), read_only=True) as con:
+    with duckdb.connect(str(landing.settings.build_warehouse), read_only=True) as con:
         rows = con.execute(
             "select tenant_id, count(distinct quarantined_row_id) from staging.stg_archive__quarantined_rows group by 1"
         ).fetchall()
