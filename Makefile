@@ -51,8 +51,8 @@ sample: setup
 	$(BIN)/pstn generate --out $${PSTN_RAW_DIR:-data/raw}
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts models
+	$(BIN)/ruff format --check src tests scripts models
 
 test: setup browser lint
 	$(BIN)/pytest tests/pytest
