@@ -250,7 +250,7 @@ def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # Commands that write the archive, the landing folder's state or a warehouse: one at a time.
-WRITERS = {"load", "build", "unit-tests", "run", "nightly", "rollback", "fetch", "publish", "verify"}
+WRITERS = {"load", "build", "unit-tests", "run", "nightly", "rollback", "fetch", "verify"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -264,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
         "for it (default: stop at once with exit 75)",
     )
     common.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
-    top = argparse.ArgumentParser(prog="pstn", description=__doc__, parents=[common])
+    top = argparse.ArgumentParser(prog="pstn", description=__doc__)
     top.add_argument("--raw-dir", help="landing folder (default $PSTN_RAW_DIR or data/raw)")
     top.add_argument("--warehouse", help="DuckDB file (default $PSTN_WAREHOUSE or data/warehouse.duckdb)")
     sub = top.add_subparsers(dest="command", required=True)
