@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the main job (issue 5). Prints figures and ratios; asserts nothing.
+"""Benchmark of the main job. Prints figures and ratios; asserts nothing.
 
     .venv/bin/python scripts/benchmark.py --rows 2000000 --users 20000 --months 6 [--workdir /tmp/bench]
 
@@ -262,7 +262,7 @@ def main() -> int:
         for seconds, node in nodes[:8]:
             print(f"  {seconds:>7.2f}  {node}")
     print(json.dumps(ratios, indent=2))
-    print("targets (issue 5): full_over_reference <= 2, next_day_over_full <= 0.10")
+    print("targets: full_over_reference <= 2, next_day_over_full <= 0.10")
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "ratios": ratios}, indent=2))
     return 0  # a failed step has ended the run already

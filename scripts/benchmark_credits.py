@@ -1,4 +1,4 @@
-"""Benchmark of the credits ledger walk (issue 8): synthetic ledger days for N tenants x D days,
+"""Benchmark of the credits ledger walk: synthetic ledger days for N tenants x D days,
 walked by the project's compiled models (int_credit_day_blocks -> int_credit_ledger_walked ->
 int_credit_ledger_daily) in DuckDB, against one walk that records every day (the quadratic form
 the block-wise walk replaces). Prints seconds and checks both give the same days to the cent.

@@ -23,7 +23,7 @@
         committed loads are visible (not those of a load running now or one that crashed).
         The committed loads are written into the views as a list: as a sub-query, DuckDB could
         not tell how many archive rows it filters and built its semi-join on the archive side,
-        which at 100M rows ran out of memory (issue 5). -#}
+        which at 100M rows ran out of memory. -#}
     {%- set root = var('archive_dir') | replace("'", "''") -%}
     {%- set loads = [] -%}
     {%- if execute %}

@@ -46,7 +46,7 @@
 {% macro export_months_to_parquet(relation, path) %}
     {#- The marts re-rated by month (fct_pstn_calls and its kin) hold every call: rewriting their
         export whole after a nightly that re-rated one month would cost what the full build
-        costs (issue 5). Their export is one file per billing month, `month-YYYY-MM.parquet`,
+        costs. Their export is one file per billing month, `month-YYYY-MM.parquet`,
         and a run rewrites the months it rated (rated_at = this run). A folder in another
         layout, or without month files, is cleared and written whole; `schema0.parquet` (no rows)
         keeps the columns of an empty mart. -#}

@@ -1,4 +1,4 @@
-{# Incremental re-rating by month (issue 5). The unit of work is a tenant's billing month: the
+{# Incremental re-rating by month. The unit of work is a tenant's billing month: the
    log model int_rerate_months says which months this run must rebuild (new or late calls, a
    licence snapshot, changed seeds / variables / model code), and every model configured with
    rerate_config() rebuilds exactly those months (delete + insert), nothing else.

@@ -1,4 +1,4 @@
-{# Data tests that follow the new rows (issue 5). A model whose history is large declares in its
+{# Data tests that follow the new rows. A model whose history is large declares in its
    config `meta: {test_scope: rated_by_last_build}` (rows carrying the newest rated_at: the months
    the last build re-rated) or `staged_by_last_build` (rows of the loads that arrived since the
    build before the last one). Every generic test on it then checks those rows only; a uniqueness

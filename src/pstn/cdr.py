@@ -1,5 +1,5 @@
 """Call detail records: the Teams admin-center export (CSV or the downloaded zip) and Microsoft
-Graph `getPstnCalls` pages / JSON Lines, normalised to one typed schema (SPEC 2.1)."""
+Graph `getPstnCalls` pages / JSON Lines, normalised to one typed schema."""
 
 from __future__ import annotations
 

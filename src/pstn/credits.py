@@ -1,4 +1,4 @@
-"""Communications Credits funding and auto-recharge settings (SPEC 2.3)."""
+"""Communications Credits funding and auto-recharge settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deterministic sample data in every input format (issue 2, item 7).
+"""Deterministic sample data in every input format.
 
 Tenant `default` (Contoso, US): `months` months from January 2024 plus November and December 2019
 (the complimentary 900-minute period and the first 60-minute month), E5 bundles, standalone Audio

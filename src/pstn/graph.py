@@ -1,4 +1,4 @@
-"""Fetch call records and licences from Microsoft Graph, unattended (issue 7).
+"""Fetch call records and licences from Microsoft Graph, unattended.
 
 App-only sign-in (OAuth 2.0 client credentials, with a client secret or a certificate), then:
 

@@ -1,4 +1,4 @@
-"""Licence snapshots (SPEC 2.2): per-user CSV, Graph `users` + `subscribedSkus` JSON, and the
+"""Licence snapshots: per-user CSV, Graph `users` + `subscribedSkus` JSON, and the
 tenant SKU snapshot (`sku_part_number, purchased_units, assigned_units`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The unattended nightly build (issue 6): load, check, build into a candidate, validate, publish
+"""The unattended nightly build: load, check, build into a candidate, validate, publish
 atomically, export, alert, summarise. Yesterday's published data is never touched until the new
 warehouse has passed every test; readers holding the published file open keep reading the file
 they opened (a rename swaps the directory entry, not their inode)."""
@@ -94,7 +94,7 @@ class Nightly:
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
         self.paths = NightlyPaths(settings, self.run_id)
         self.summary = Summary(self.run_id, datetime.now(UTC).isoformat())
-        # Microsoft Graph fetch (issue 7): a step of its own when PSTN_GRAPH_TENANT_ID is set;
+        # Microsoft Graph fetch: a step of its own when PSTN_GRAPH_TENANT_ID is set;
         # the step reads and checks the rest of the settings.
         self.fetch_from_graph = bool(os.environ.get("PSTN_GRAPH_TENANT_ID"))
 

@@ -52,7 +52,7 @@ def _country_rules(*columns: str) -> list[Rule]:
 
 
 def suites() -> dict[str, list[Rule]]:
-    """Expectations per dataset (issue 2, item 5)."""
+    """Expectations per dataset."""
     currency = reference.currency_codes()
     return {
         "calls": [

@@ -10,7 +10,7 @@ from pstn.settings import PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 
-# SPEC 2.1: documented callType values, plus the ones Microsoft's schema lists for PSTN rows.
+# Documented callType values, plus the ones Microsoft's schema lists for PSTN rows.
 CALL_TYPES = frozenset(
     {
         "conf_out",
@@ -29,7 +29,7 @@ CALL_TYPES = frozenset(
     }
 )
 
-# SPEC 2.1 capability values; MCOPSTNC is the SKU spelling of Communications Credits.
+# Capability values; MCOPSTNC is the SKU spelling of Communications Credits.
 CAPABILITIES = frozenset(
     {
         "MCOMEETADD",

@@ -1,4 +1,4 @@
-"""The monthly report people open (issue 8): one self-contained HTML file per month, read from
+"""The monthly report people open: one self-contained HTML file per month, read from
 the marts' Parquet exports (so it is the same on DuckDB and Spark), with inline SVG charts and
 no script, font or image from the network. `pstn report [--month YYYY-MM]`; the nightly writes
 one beside its exports."""

@@ -1,4 +1,4 @@
-"""Where things live. Every entry point resolves paths here, from the environment (SPEC 2)."""
+"""Where things live. Every entry point resolves paths here, from the environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Communications Credits ledger and the forecasts (issue 8), on a small landing folder whose
+"""The Communications Credits ledger and the forecasts, on a small landing folder whose
 every figure is worked out by hand below from the rules: lots used first in, first out; a lot
 expires 12 months after purchase and its remainder is forfeited; auto-recharge fires when the
 balance after a day's charges would fall below the trigger, unless the funding file records that

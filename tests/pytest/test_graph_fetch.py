@@ -1,4 +1,4 @@
-"""The Microsoft Graph fetcher (issue 7) against a fake Graph on 127.0.0.1 (fake_graph.py) that
+"""The Microsoft Graph fetcher against a fake Graph on 127.0.0.1 (fake_graph.py) that
 pages, splits nothing itself (a window over 90 days is a 400 as on the real service), throttles,
 fails, drops connections and expires tokens. Then the fetched pages go through the normal
 pipeline and rate exactly like the same calls exported from the admin center as CSV."""

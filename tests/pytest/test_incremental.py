@@ -1,4 +1,4 @@
-"""Incremental re-rating by month (issue 5): the sample arrives in two batches, the second with a
+"""Incremental re-rating by month: the sample arrives in two batches, the second with a
 new month, a correction of January, a call re-sent with its start moved to another month and a
 licence snapshot that arrives late for February. The incremental build re-rates exactly the months
 those touch, and its marts equal a --full-refresh build of the same archive, row for row."""

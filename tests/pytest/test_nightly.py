@@ -1,4 +1,4 @@
-"""The nightly build as a scheduler runs it, and the faults it must survive (issue 6). Webhook
+"""The nightly build as a scheduler runs it, and the faults it must survive. Webhook
 tests use a local HTTP server on 127.0.0.1 only."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The monthly HTML report (issue 8), built from the bundled sample and opened the way a person
+"""The monthly HTML report, built from the bundled sample and opened the way a person
 opens it: in headless Chromium (Debian's `chromium`), with the network unreachable. A probe
 script, added to a copy of the report only, measures every chart as the browser laid it out."""
 

@@ -1,6 +1,6 @@
 {{ config(store_failures=true, severity=var('missing_rate_severity', 'error')) }}
 
-{# SPEC 4 rule 8: a rate missing from the card is a data-quality failure that names the
+{# A rate missing from the card is a data-quality failure that names the
    destination, never a silent zero. One row per missing (destination, number type), with the
    first and last call dates that need it; add those rows to seeds/rate_card.csv. #}
 select

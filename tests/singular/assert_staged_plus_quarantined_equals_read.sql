@@ -1,4 +1,4 @@
-{#- Nothing is lost (SPEC 6): for every file a load read, the rows it archived, plus the rows it
+{#- Nothing is lost: for every file a load read, the rows it archived, plus the rows it
     quarantined, plus the rows it recognised as duplicates, equal the rows it read. The counts on
     the archive side are counted from the archived data itself, not taken from the manifest. -#}
 with

@@ -4,7 +4,7 @@
 {#- Number prefixes are 2 to 10 characters with the `+` (a data test on the seed says so). #}
 {%- set prefix_lengths = range(10, 1, -1) | list %}
 
-{# SPEC 4 rules 1-2: what kind of call it is, where it went, which zone and number type, and its
+{# What kind of call it is, where it went, which zone and number type, and its
    billing day and month in var('billing_time_zone'). Every call is kept; calls outside meeting
    dial-out and dial-in are labelled out of scope, never dropped. #}
 with
@@ -73,7 +73,7 @@ country_names_unique as (
 calls_prepared as {{ not_materialized() }} (
 
     {# The columns rating and the call facts use, not the staged row's every column: this table
-       holds every call, and each column less is one less to write (issue 5). #}
+       holds every call, and each column less is one less to write. #}
     select
         calls.tenant_id,
         calls.usage_id,
@@ -137,7 +137,7 @@ calls_located as (
     {#- The longest prefix of the number in number_prefixes, valid on the billing day: one
         join per prefix length against the small seed (longest first in the coalesce above).
         A window ranking every call's candidate prefixes spilled more than this machine's disk at
-        100M calls (issue 5). #}
+        100M calls. #}
     {%- for length in prefix_lengths %}
     left join number_prefixes as prefix_{{ length }}
         on substring(calls_prepared.callee_number_e164, 1, {{ length }}) = prefix_{{ length }}.number_prefix

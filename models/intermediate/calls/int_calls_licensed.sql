@@ -1,5 +1,5 @@
 
-{# SPEC 4 rules 3, 4 and 9: the organizer's licences on the call's billing day (the latest
+{# The organizer's licences on the call's billing day (the latest
    snapshot on or before it), pool eligibility, and the dial-out policy check. The organizer is
    matched by AAD object id, or by UPN for snapshots that carry no ids.
    A view: its readers (int_pool_allocated, fct_pstn_calls through int_calls_priced) filter it

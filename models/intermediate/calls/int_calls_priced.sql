@@ -1,5 +1,5 @@
 
-{# SPEC 4 rules 7, 8 and 11: what each call costs and why.
+{# What each call costs and why.
    * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
      (pool_exhausted) goes to Communications Credits (MCOPSTNPP) if the organizer holds them on the
      call date, else the call is `blocked` (the service would have cut it: flagged, charged 0).

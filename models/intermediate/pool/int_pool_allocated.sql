@@ -1,7 +1,7 @@
 {{ config(**rerate_config(date_column='usage_date')) }}
 {%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
-{# SPEC 4 rule 6, set-based. Within (tenant, pool, month) eligible calls are taken in order of
+{# The pool allocation, set-based. Within (tenant, pool, month) eligible calls are taken in order of
    (start time, UsageId); call i gets clamp(capacity(day of i) - seconds used before it, 0,
    duration). Capacity is constant within a day, so:
    1. the seconds used at the start of each day follow u(k+1) = max(u(k), min(u(k) + demand(k),

@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 
-{# SPEC 4 rule 5: pool capacity for tenant t and day d = allotment per user valid on d (tenant
+{# Pool capacity for tenant t and day d = allotment per user valid on d (tenant
    country exceptions and var('pool_allotment_overrides') applied) x users holding MCOMEETADV on d
    (basis `assigned`) or units bought (basis `purchased`, var('pool_licence_basis')). #}
 {%- set basis = var('pool_licence_basis', 'assigned') %}

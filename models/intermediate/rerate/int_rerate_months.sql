@@ -1,7 +1,7 @@
 {{ config(**({'materialized': 'table'} if target.type == 'spark' else {
     'materialized': 'incremental', 'incremental_strategy': 'append', 'on_schema_change': 'append_new_columns'})) }}
 
-{# The log of incremental re-rating (issue 5): one row per tenant and billing month a run must
+{# The log of incremental re-rating: one row per tenant and billing month a run must
    rebuild, appended once per run. Every model configured with rerate_config() rebuilds the
    months logged after its own last rating (rated_at), so a model that failed in one run catches
    up in the next. A month is re-rated when

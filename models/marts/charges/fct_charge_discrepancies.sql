@@ -1,4 +1,4 @@
-{# SPEC 4 rule 11: every in-scope call whose exported Capability or Charge differs from the
+{# Every in-scope call whose exported Capability or Charge differs from the
    rated one (charges beyond var('reconciliation_tolerance')). The exported charge is Charge +
    Connection Fee; an export capability agrees when it is MCOMEETADD for a pooled call,
    MCOPSTNPP/MCOPSTNC/MCOMEETACPEA for a credits call, MCOMEETADD or empty for included dial-in. #}

@@ -1,4 +1,4 @@
-{# SPEC 4 rule 10: the moment month-to-date pool use first reaches each threshold of the capacity
+{# The moment month-to-date pool use first reaches each threshold of the capacity
    (var('pool_alert_thresholds_pct'), default 80 and 100), per tenant, pool and month, with the
    call that crossed it. `crossed_at` is the second within that call at which the threshold was
    reached (the call's start when capacity had already fallen below it). #}

@@ -2,7 +2,7 @@
 
 {# The current version of each call: where a UsageId arrived with different content, the newest
     load wins (then the later file and line of that load). Categorisation only.
-    Incremental (issue 5): a run reads only the calls of loads newer than the newest load already
+    Incremental: a run reads only the calls of loads newer than the newest load already
     staged, with every archived version of those UsageIds, and replaces them by key. #}
 with
 
@@ -25,7 +25,7 @@ calls as {{ not_materialized() }} (
 {#- A full build ranks only the keys archived more than once (a UsageId re-sent with other
     content: rare), listed first; the calls of every other key pass through as they are. Ranking
     every call, or joining every call to its rank or to that list, needs memory or spill space for
-    all of them, which at 100M rows this machine did not have (issue 5). More than 10,000 such
+    all of them, which at 100M rows this machine did not have. More than 10,000 such
     keys, or an incremental run (only the new loads' keys), ranks every call read. #}
 {%- set repeated = none %}
 {%- if execute and not is_incremental() %}
