@@ -46,7 +46,7 @@ class Bounds:
     max_line_bytes: int = 1 * MiB
     max_field_bytes: int = 64 * 1024
     max_header_columns: int = 1000
-    max_json_bytes: int = 256 * MiB
+    max_json_bytes: int = 64 * MiB
     max_zip_members: int = 1000
     max_zip_member_bytes: int = 2048 * MiB
     max_zip_total_bytes: int = 4096 * MiB
