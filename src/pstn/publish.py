@@ -29,7 +29,10 @@ def _identifier(name: str) -> str:
 
 
 def fsync_path(path: Path) -> None:
-    """Flush a file's (or a folder's) data to disk."""
+    """Flush a file's (or a folder's) data to disk. Windows cannot open a folder to flush it (its
+    file system journals the rename itself): there a folder is left as it is."""
+    if os.name == "nt" and path.is_dir():
+        return
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -241,9 +241,18 @@ def test_pseudonymisation_without_a_key_stops_before_the_build(tmp_path):
     assert short.returncode == 2 and "at least 16" in short.stderr
 
 
+def test_a_missing_landing_folder_is_named(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    for raw, words in ((tmp_path / "nowhere", "does not exist"), (tmp_path / "file", "is not a folder")):
+        result = pstn(site_env(tmp_path, PSTN_RAW_DIR=str(raw)), "load")
+        assert result.returncode == 2 and f"the landing folder {raw} {words}" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_an_unexpected_error_is_one_line_unless_debug(tmp_path):
-    """A landing folder that is a file: one line with the cause; --debug shows the traceback."""
-    (tmp_path / "raw").write_text("not a folder")
+    """A bound that is not a number: one line with the cause; --debug shows the traceback."""
+    (tmp_path / "raw").mkdir()
     env = site_env(tmp_path, PSTN_MAX_LINE_BYTES="not-a-number")
     result = pstn(env, "load")
     assert result.returncode == 1
