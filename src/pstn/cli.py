@@ -180,7 +180,10 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
     try:
         config = GraphConfig.from_env()
         if config is None:
-            print("fetch: PSTN_GRAPH_TENANT_ID is not set, so there is nothing to fetch (see docs/operations.md)", file=sys.stderr)
+            print(
+                "fetch: PSTN_GRAPH_TENANT_ID is not set, so there is nothing to fetch (see docs/operations.md)",
+                file=sys.stderr,
+            )
             return 2
         if args.direct_routing:
             config = dataclasses.replace(config, direct_routing=True)
