@@ -27,7 +27,9 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.raw_dir.is_dir():
         what = "is not a folder" if settings.raw_dir.exists() else "does not exist"
         raise OperatorError(f"the landing folder {settings.raw_dir} {what}: set PSTN_RAW_DIR (or --raw-dir) to it")
-    report = load(settings, reprocess_rejected=args.reprocess_rejected, rehash=getattr(args, "rehash", False))
+    report = load(
+        settings, reprocess_rejected=args.reprocess_rejected, rehash=getattr(args, "rehash", False), progress=True
+    )
     print(report.summary())
     return 0
 

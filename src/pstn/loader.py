@@ -15,6 +15,7 @@ import itertools
 import json
 import secrets
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,9 +148,12 @@ def _reader(kind: str | None, suffix: str) -> tuple[str, Reader] | None:
 
 
 class Loader:
-    def __init__(self, settings: Settings, validator: Validator | None = None, rehash: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, validator: Validator | None = None, rehash: bool = False, progress: bool = False
+    ) -> None:
         self.settings = settings
         self.rehash = rehash
+        self.progress = Progress(enabled=progress)
         self.archive = Archive(settings.archive_dir)
         self.bounds = Bounds.from_env()
         self.validator = validator or Validator(settings.gx_dir)
@@ -180,7 +184,9 @@ class Loader:
         # longer than a night's new calls). `--reprocess-rejected` and `--rehash` read them all.
         known = {} if reprocess_rejected or self.rehash else self.archive.file_stats()
         stats: dict[str, list] = {}
-        for seq, raw in enumerate(discover(self.settings.raw_dir), start=1):
+        landed = list(discover(self.settings.raw_dir))
+        for seq, raw in enumerate(landed, start=1):
+            self.progress.step(seq, len(landed), self.report.rows_read)
             self.report.files_seen += 1
             if raw.status is not None:
                 self._list_unread(raw, seq, seen)
@@ -192,6 +198,7 @@ class Loader:
                 self.report.files_skipped += 1
                 continue
             self._load_file(raw, seq, seen, stats, stamp, reprocess_rejected)
+        self.progress.step(len(landed), len(landed), self.report.rows_read, final=True)
         if self.manifest:
             # Before the commit: a disagreement between the rules and Great Expectations stops
             # the load with nothing of it visible (the next load removes its files).
@@ -607,5 +614,35 @@ class Loader:
         return self.versions[key]
 
 
-def load(settings: Settings, reprocess_rejected: bool = False, rehash: bool = False) -> LoadReport:
-    return Loader(settings, rehash=rehash).run(reprocess_rejected=reprocess_rejected)
+def load(
+    settings: Settings, reprocess_rejected: bool = False, rehash: bool = False, progress: bool = False
+) -> LoadReport:
+    return Loader(settings, rehash=rehash, progress=progress).run(reprocess_rejected=reprocess_rejected)
+
+
+class Progress:
+    """A line on stderr every few seconds of a long load (files done of all, rows read so far,
+    time taken), so neither a person at a terminal nor a scheduler's log waits in silence; a load
+    that finishes within the interval prints none."""
+
+    INTERVAL = 5.0
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def step(self, done: int, total: int, rows: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (
+            now - self.last < self.INTERVAL and not (final and now - self.started >= self.INTERVAL)
+        ):
+            return
+        self.last = now
+        phase = "validating the load with Great Expectations" if final else "loading"
+        print(
+            f"load: {phase}: {max(done - (0 if final else 1), 0):,} of {total:,} files, {rows:,} rows read, "
+            f"{now - self.started:,.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )

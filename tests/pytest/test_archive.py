@@ -219,3 +219,16 @@ def test_quarantined_rows_of_the_same_bytes_under_two_tenants_have_two_ids(landi
             "select tenant_id, count(distinct quarantined_row_id) from staging.stg_archive__quarantined_rows group by 1"
         ).fetchall()
     assert sorted(rows) == [("contoso", 1), ("fabrikam", 1)]
+
+
+def test_a_long_load_says_how_far_it_got(landing, monkeypatch, capsys):
+    """Every few seconds (here: every file) a line on stderr: files done of all, rows read."""
+    from pstn.loader import Loader, Progress
+
+    monkeypatch.setattr(Progress, "INTERVAL", 0.0)
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))
+    landing.write("cdr/feb.csv", admin_csv(*days(4, 6)))
+    Loader(landing.settings, landing.validator, progress=True).run()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "load: loading: 0 of 2 files, 0 rows read, 0 s"
+    assert lines[-1].startswith("load: validating the load with Great Expectations: 2 of 2 files, 6 rows read")
