@@ -281,8 +281,17 @@ def read_bounded(
 
 
 def read_landed_file(path: Path, bounds: Bounds, lines: bool) -> BoundedRead:
+    """A landed file within its bounds: a `.json` document, parsed whole, stops at its own bound
+    as it streams in (not after the whole file is in memory)."""
+    json_document = path.suffix.lower() == ".json"
+    limit, name = (bounds.max_json_bytes, "max_json_bytes") if json_document else (None, "max_file_bytes")
     with open_regular(path) as stream:
-        return read_bounded(stream, bounds, lines)
+        try:
+            return read_bounded(stream, bounds, lines, limit=limit, limit_name=name)
+        except TooLarge as exc:
+            if json_document:
+                raise TooLarge(f"JSON document {exc}: write JSON Lines (.jsonl) for large exports") from exc
+            raise
 
 
 def hash_file(path: Path, bounds: Bounds) -> tuple[str, int]:

@@ -239,11 +239,6 @@ class Loader:
                 data = b""
             else:
                 read = read_landed_file(raw.path, self.bounds, lines=suffix in LINE_FORMATS)
-                if suffix == ".json" and read.size > self.bounds.max_json_bytes:
-                    raise FileRejected(
-                        f"JSON document of {read.size:,} bytes is {self.bounds.over('max_json_bytes')}: "
-                        "write JSON Lines (.jsonl) for large exports"
-                    )
                 data, digest, size = read.data, read.sha256, read.size
         except FileRejected as exc:
             identity = sha256(f"unreadable\0{raw.tenant_id}\0{raw.relative}\0{stamp}".encode())

@@ -239,3 +239,29 @@ def test_a_raised_bound_lets_a_wide_export_in(landing, monkeypatch):
     landing.write("cdr/wide.csv", ADMIN_HEADER + "," + ",".join(f"x{i}" for i in range(2000)) + "\n")
     report = landing.load()
     assert "cdr/wide.csv" not in landing.rejected_files(), report.summary()
+
+
+def test_a_json_document_over_its_bound_is_refused_as_it_streams(landing, monkeypatch):
+    """A .json document is parsed whole, so it has a bound of its own (PSTN_MAX_JSON_BYTES), met
+    while the file streams in: the loader never holds more of it than the bound."""
+    from pstn import landing as landing_module
+
+    monkeypatch.setenv("PSTN_MAX_JSON_BYTES", "100000")
+    held = []
+    original = landing_module.read_bounded
+
+    def measuring(stream, bounds, lines, **options):
+        try:
+            return original(stream, bounds, lines, **options)
+        finally:
+            held.append(stream.tell())
+
+    monkeypatch.setattr(landing_module, "read_bounded", measuring)
+    rows = [{"id": f"j-{i}", "callType": "conf_out", "padding": "x" * 1000} for i in range(1000)]
+    landing.write("cdr/page.json", json.dumps({"value": rows}))
+    landing.write("cdr/good.csv", admin_csv(*good_rows("good")))
+    landing.load()
+    reason = landing.rejected_files()["cdr/page.json"]
+    assert "JSON document more than 100,000 bytes" in reason and "PSTN_MAX_JSON_BYTES" in reason
+    assert max(held) <= 100_000 + (1 << 20)  # stopped within one read step of the bound
+    assert set(landing.calls().get_column("usage_id").to_list()) == {"good-0", "good-1", "good-2"}
