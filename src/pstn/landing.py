@@ -191,7 +191,6 @@ class BoundedRead:
     data: bytes
     sha256: str
     size: int
-    long_lines: int = 0
 
 
 def open_regular(path: Path) -> BinaryIO:
@@ -232,15 +231,13 @@ def read_bounded(
     current = 0  # bytes of the line being read so far
     cutting = False  # inside a line over the bound: its bytes are dropped
     line_number = 1
-    long_lines = 0
 
     def finish_line() -> None:
-        nonlocal cutting, current, long_lines
+        nonlocal cutting, current
         if cutting:
             if line_number == 1:
                 raise FileRejected(f"header line of {current:,} bytes is {bounds.over('max_line_bytes')}")
             out.extend(f"{OVERSIZED_LINE}{current}\n".encode())
-            long_lines += 1
         cutting = False
         current = 0
 
@@ -277,7 +274,7 @@ def read_bounded(
                     position = last + 1
     if lines and current:
         finish_line()
-    return BoundedRead(bytes(out), digest.hexdigest(), total, long_lines)
+    return BoundedRead(bytes(out), digest.hexdigest(), total)
 
 
 def read_landed_file(path: Path, bounds: Bounds, lines: bool) -> BoundedRead:
