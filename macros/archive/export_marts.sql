@@ -10,7 +10,7 @@
             {%- if relation is not none and node.config.get('rerate_months') and target.type == 'duckdb' %}
                 {% do export_months_to_parquet(relation, root ~ '/' ~ node.alias) %}
             {%- elif relation is not none %}
-                {% do export_relation_to_parquet(relation, root ~ '/' ~ node.alias) %}
+                {% do export_relation_to_parquet(relation, root ~ '/' ~ node.alias, node.columns.keys() | list) %}
             {%- endif %}
         {%- endfor %}
     {%- endif %}
@@ -18,17 +18,19 @@
 {% endmacro %}
 
 
-{% macro export_relation_to_parquet(relation, path) %}
-    {{ return(adapter.dispatch('export_relation_to_parquet', 'teams_pstn')(relation, path)) }}
+{% macro export_relation_to_parquet(relation, path, columns=[]) %}
+    {#- columns: the mart's documented column order (a partitioned Spark table keeps its partition
+        columns last); empty: the table's own order. -#}
+    {{ return(adapter.dispatch('export_relation_to_parquet', 'teams_pstn')(relation, path, columns)) }}
 {% endmacro %}
 
 
-{% macro default__export_relation_to_parquet(relation, path) %}
+{% macro default__export_relation_to_parquet(relation, path, columns) %}
     {{ exceptions.warn("Parquet export is not implemented for " ~ adapter.type() ~ "; skipped " ~ relation) }}
 {% endmacro %}
 
 
-{% macro duckdb__export_relation_to_parquet(relation, path) %}
+{% macro duckdb__export_relation_to_parquet(relation, path, columns) %}
     {% do run_query(
         "copy (select * from " ~ relation ~ ") to '" ~ (path | replace("'", "''"))
         ~ "' (format parquet, per_thread_output true, overwrite true)"
@@ -36,9 +38,12 @@
 {% endmacro %}
 
 
-{% macro spark__export_relation_to_parquet(relation, path) %}
+{% macro spark__export_relation_to_parquet(relation, path, columns) %}
+    {%- set listed = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {%- set ordered = columns | select('in', listed) | list + listed | reject('in', columns) | list -%}
     {% do run_query(
-        "insert overwrite directory '" ~ (path | replace("'", "\\'")) ~ "' using parquet select * from " ~ relation
+        "insert overwrite directory '" ~ (path | replace("'", "\\'")) ~ "' using parquet select "
+        ~ ('`' ~ ordered | join('`, `') ~ '`' if ordered else '*') ~ " from " ~ relation
     ) %}
 {% endmacro %}
 

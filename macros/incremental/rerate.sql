@@ -1,13 +1,27 @@
 {# Incremental re-rating by month. The unit of work is a tenant's billing month: the
    log model int_rerate_months says which months this run must rebuild (new or late calls, a
    licence snapshot, changed seeds / variables / model code), and every model configured with
-   rerate_config() rebuilds exactly those months (delete + insert), nothing else.
-   On Spark's plain Parquet tables there is no row-level delete: the same models are rebuilt in
-   full there (still correct, just not incremental). #}
+   rerate_config() rebuilds exactly those months, nothing else.
+   DuckDB: delete + insert from the month's first affected day on.
+   Spark (plain Parquet tables, no row-level delete): the tables are partitioned by tenant and
+   month and a run overwrites the partitions of its months whole (dynamic insert overwrite); a
+   logged month left without rows is dropped after (drop_months_left_empty). Staging is rebuilt
+   in full there. #}
 
 {% macro rerate_config(unique_key=['tenant_id', 'billing_month'], date_column='billing_date') %}
     {#- unique_key none: an append-only model (each run adds the rows of the new loads). -#}
-    {%- if target.type == 'spark' -%}
+    {%- set by_month = unique_key == ['tenant_id', 'billing_month'] -%}
+    {%- if target.type == 'spark' and by_month -%}
+        {{ return({
+            'materialized': 'incremental',
+            'incremental_strategy': 'insert_overwrite',
+            'file_format': 'parquet',
+            'partition_by': ['tenant_id', 'billing_month'],
+            'on_schema_change': 'append_new_columns',
+            'rerate_months': true,
+            'post_hook': ["{{ drop_months_left_empty() }}"],
+        }) }}
+    {%- elif target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
     {%- elif unique_key is none -%}
         {{ return({'materialized': 'incremental', 'incremental_strategy': 'append', 'on_schema_change': 'append_new_columns'}) }}
@@ -17,10 +31,33 @@
             'incremental_strategy': 'delete+insert',
             'unique_key': unique_key,
             'on_schema_change': 'append_new_columns',
-            'rerate_months': unique_key == ['tenant_id', 'billing_month'],
+            'rerate_months': by_month,
             'rerate_date_column': date_column,
         }) }}
     {%- endif -%}
+{% endmacro %}
+
+
+{% macro drop_months_left_empty() %}
+    {#- Spark post-hook of the models re-rated by month: a (tenant, month) logged for re-rating after
+        its partition was last written, which this run's overwrite did not reach, has no rows any
+        more (its only calls moved to another month): drop that partition, as DuckDB's delete
+        does. Every month the run did write has rated_at = this run, never older than its log. -#}
+    {%- if execute and target.type == 'spark' -%}
+        {%- set stale = run_query(
+            "select cast(written.tenant_id as string), cast(written.billing_month as string)"
+            ~ " from (select tenant_id, billing_month, max(rated_at) as rated_at from " ~ this
+            ~ " group by tenant_id, billing_month) as written"
+            ~ " inner join (select tenant_id, billing_month, max(rated_at) as logged_at from "
+            ~ ref('int_rerate_months') ~ " group by tenant_id, billing_month) as logged"
+            ~ " on logged.tenant_id = written.tenant_id and logged.billing_month = written.billing_month"
+            ~ " where logged.logged_at > written.rated_at") -%}
+        {%- for tenant, month in stale.rows -%}
+            {%- do run_query("alter table " ~ this ~ " drop if exists partition (tenant_id = '"
+                ~ (tenant | replace("\\", "\\\\") | replace("'", "\\'")) ~ "', billing_month = '" ~ month ~ "')") -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
 {% endmacro %}
 
 
@@ -112,8 +149,10 @@
 {% macro rerate_months_sql(rerate_relation, target_relation) -%}
     {#- (tenant, month, first day to re-rate) logged after the target's last rating. Pool use on a
         day depends only on earlier days, and a call's rating on itself: days before the first
-        affected day keep their rows. -#}
-    select tenant_id, billing_month, min(coalesce(rerate_from_date, billing_month)) as rerate_from_date
+        affected day keep their rows. On Spark a month's partition is overwritten whole, so its
+        first day to re-rate is the month's first. -#}
+    select tenant_id, billing_month,
+        {{ 'billing_month' if target.type == 'spark' else 'min(coalesce(rerate_from_date, billing_month))' }} as rerate_from_date
     from {{ rerate_relation }}
     where rated_at > (
         select coalesce(max(rated_at), cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}

@@ -1,5 +1,4 @@
-{{ config(**({'materialized': 'table'} if target.type == 'spark' else {
-    'materialized': 'incremental', 'incremental_strategy': 'append', 'on_schema_change': 'append_new_columns'})) }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns') }}
 
 {# The log of incremental re-rating: one row per tenant and billing month a run must
    rebuild, appended once per run. Every model configured with rerate_config() rebuilds the
