@@ -259,14 +259,19 @@ class Archive:
         files = sorted(self.dataset_dir("_manifest").glob("*.parquet"))
         if not files:
             return pl.DataFrame(schema=MANIFEST)
-        return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+        # Entries written by an earlier version lack the columns added since (null there).
+        frames = [pl.read_parquet(f) for f in files]
+        return pl.concat([pl.DataFrame(schema=MANIFEST), *frames], how="diagonal_relaxed").select(
+            [pl.col(name).cast(kind) for name, kind in MANIFEST.items()]
+        )
 
     def read(self, dataset: str, columns: Iterable[str] | None = None) -> pl.DataFrame:
         files = sorted(self.dataset_dir(dataset).rglob("*.parquet"))
         schema = SCHEMAS[dataset]
         if not files:
             return pl.DataFrame(schema=schema)
-        frame = pl.scan_parquet(files)
+        # Files written by an earlier version lack the columns added since (null there).
+        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore")
         if columns is not None:
             frame = frame.select(list(columns))
         return frame.collect()

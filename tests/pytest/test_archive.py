@@ -232,3 +232,22 @@ def test_a_long_load_says_how_far_it_got(landing, monkeypatch, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "load: loading: 0 of 2 files, 0 rows read, 0 s"
     assert lines[-1].startswith("load: validating the load with Great Expectations: 2 of 2 files, 6 rows read")
+
+
+def test_an_archive_written_before_columns_were_added_still_loads(landing):
+    """An archive from an earlier version (manifest entries and quarantine files without the
+    columns added since) is read with those columns null, and the next load appends to it."""
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 3)) + "not,a,valid,row\n")
+    landing.load()
+    archive = landing.archive
+    for dataset, dropped in (("_manifest", "archive_files"), ("quarantine", "raw_record_masked")):
+        for path in archive.dataset_dir(dataset).rglob("*.parquet"):
+            frame = pl.read_parquet(path)
+            if dropped in frame.columns and path.name not in ("schema.parquet",):
+                frame.drop(dropped).write_parquet(path)
+    assert archive.manifest().get_column("archive_files").null_count() == archive.manifest().height
+    assert archive.read("quarantine").get_column("raw_record_masked").null_count() >= 1
+    landing.write("cdr/feb.csv", admin_csv(admin_row("u99", start="2024-02-01T10:00:00Z")))
+    report = landing.load()
+    assert report.units_loaded == 1 and report.rows_read == 1
+    assert archive.manifest().height == 2
