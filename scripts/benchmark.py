@@ -160,7 +160,7 @@ def compare_with_duckdb(work: Path, env: dict[str, str], fresh: bool) -> bool:
         PSTN_EXPORT_DIR=str(duck / "exports"),
     )
     duck_env.pop("PSTN_TARGET")
-    seconds, peak, code = measured([sys.executable, "-m", "pstn", "build"], duck_env)
+    seconds, _, code = measured([sys.executable, "-m", "pstn", "build"], duck_env)
     print(f"duckdb build of the same archive for the comparison: {seconds:.1f} s, exit {code}", flush=True)
     if code != 0:
         return False

@@ -18,6 +18,7 @@ def model(dbt, session):
         "fct_charges_mcopstnpp": dbt.ref("fct_charges_mcopstnpp"),
         "fct_credits_balance_daily": dbt.ref("fct_credits_balance_daily"),
         "fct_credits_lots": dbt.ref("fct_credits_lots"),
+        "fct_focus_charges": dbt.ref("fct_focus_charges"),
         "fct_pool_alerts": dbt.ref("fct_pool_alerts"),
         "fct_pool_consumption_daily": dbt.ref("fct_pool_consumption_daily"),
         "fct_pstn_calls": dbt.ref("fct_pstn_calls"),

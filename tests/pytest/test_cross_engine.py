@@ -43,6 +43,7 @@ MARTS = {
     "fct_credits_lots",
     "rpt_credits_forecast",
     "rpt_pool_forecast",
+    "fct_focus_charges",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -203,6 +203,25 @@ def test_contoso_march_runs_out_reopens_and_runs_out_again(built):
         "and usage_date = '2024-03-15'",
     )[0][0]
     assert reopened > 0
+    # Each day's projection: the day it ran out while used up; forward from that day while open,
+    # also after the pool reopened (never a day before the row's own).
+    projections = query(
+        root,
+        "select usage_date, remaining_seconds, projected_exhaustion_date from marts.fct_pool_consumption_daily "
+        "where tenant_id = 'default' and billing_month = '2024-03-01' order by usage_date",
+    )
+    remaining_on = {day: remaining for day, remaining, _ in projections}
+    for day, remaining, projected in projections:
+        if remaining > 0 and projected is not None:
+            assert projected >= day, (day, projected)
+        if remaining == 0 and day >= exhausted_on:
+            # The first day of this used-up stretch: used up from it to this day, open the day before.
+            stretch = [d for d in remaining_on if projected <= d <= day]
+            assert all(remaining_on[d] == 0 for d in stretch), (day, projected)
+            assert remaining_on.get(projected - timedelta(days=1), 1) > 0, (day, projected)
+    by_day = {day: projected for day, _, projected in projections}
+    assert by_day[date(2024, 3, 14)] == exhausted_on == date(2024, 3, 14)
+    assert by_day[date(2024, 3, 15)] > date(2024, 3, 15)
     # The call that exhausts the pool is split: part pooled, the rest on credits.
     straddling = query(
         root,
@@ -312,3 +331,13 @@ def test_the_published_warehouse_holds_every_mart_and_nothing_else(built):
     for mart in sorted(marts):
         count = f"select count(*) from marts.{mart}"
         assert query(root, count) == query(root, count, BUILD), mart
+
+
+def test_the_sample_conforms_to_focus(built, tmp_path):
+    """The FOCUS export of the sample passes the FOCUS validator and the cost identities."""
+    from test_focus import check_against_calls, check_focus_export
+
+    root, _, _ = built
+    focus = check_focus_export(root / "wh" / "warehouse.duckdb", tmp_path)
+    check_against_calls(root / "wh" / "warehouse.duckdb", focus)
+    assert set(focus.get_column("x_charge_component")) == {"pool_minutes", "credit_minutes", "connection_fee"}

@@ -140,7 +140,9 @@ def test_nightly_publishes_exports_and_summarises(golden):
         "PricingUnit",
         "ServiceName",
         "SubAccountId",
-        "x_ChargeReason",
+        "x_charge_reason",
+        "InvoiceId",
+        "ServiceSubcategory",
     } <= columns
     alerts = [json.loads(line) for line in (golden / "wh" / "nightly" / "alerts.jsonl").read_text().splitlines()]
     assert {"pool_threshold"} <= {a["kind"] for a in alerts}

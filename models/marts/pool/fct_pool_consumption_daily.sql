@@ -74,17 +74,27 @@ exhaustion as (
             order by usage_date
             rows between unbounded preceding and current row
         ) as exhausted_by_date,
-        greatest(pool_seconds - mtd_seconds_used, 0) as remaining_seconds
+        greatest(pool_seconds - mtd_seconds_used, 0) as remaining_seconds,
+        {# The last day of the month so far on which the pool was not used up: a pool that ran
+           out, then reopened (licences added) and ran out again, ran out the day after it. #}
+        max(case when not (pool_seconds > 0 and mtd_seconds_used >= pool_seconds) then usage_date end) over (
+            partition by tenant_id, pool_capability, billing_month
+            order by usage_date
+            rows between unbounded preceding and current row
+        ) as last_open_date
     from month_to_date
 
 ),
 
 projected as (
 
+    {# Used up today: the day it ran out (this time). Open: forward from today at the
+       month-to-date rate, also after the pool reopened. #}
     select
         exhaustion.*,
         case
-            when exhausted_by_date is not null then exhausted_by_date
+            when pool_seconds > 0 and mtd_seconds_used >= pool_seconds
+                then coalesce({{ add_days('last_open_date', 1) }}, billing_month)
             when mtd_seconds_used > 0
                 then {{ add_days(
                     'usage_date',
