@@ -12,25 +12,35 @@ import os
 from pathlib import Path
 
 from pstn.quality import expectation_columns, quiet_gx
+from pstn.settings import PROJECT_ROOT
 
-CAPABILITIES = ["MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"]
-REASONS = [
-    "pool_exhausted",
-    "outside_zone_a",
-    "premium_number",
-    "toll_free_dial_in",
-    "pay_per_minute",
-    "not_pool_eligible",
-]
+
+def accepted_values(model: str, column: str) -> list:
+    """The closed vocabulary of a mart's column as its dbt YAML declares it (the accepted_values
+    test): one statement of each vocabulary, which dbt's tests and these checks both use."""
+    import yaml
+
+    project = Path(os.environ.get("PSTN_PROJECT_DIR", PROJECT_ROOT))
+    for path in sorted((project / "models").rglob("*.yml")):
+        for node in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+            if node.get("name") != model:
+                continue
+            for col in node.get("columns", []):
+                for test in col.get("data_tests", []) if col.get("name") == column else []:
+                    if isinstance(test, dict) and "accepted_values" in test:
+                        return list(test["accepted_values"]["arguments"]["values"])
+    raise LookupError(f"no accepted_values test on {model}.{column} in the dbt YAML")
 
 
 def _suites(gx) -> dict[str, list]:
     e = gx.expectations
+    capabilities = accepted_values("fct_pstn_calls", "rated_capability")
+    reasons = accepted_values("fct_pstn_calls", "charge_reason")
     return {
         "fct_pstn_calls": [
             e.ExpectCompoundColumnsToBeUnique(column_list=["tenant_id", "usage_id"]),
-            e.ExpectColumnValuesToBeInSet(column="rated_capability", value_set=CAPABILITIES),
-            e.ExpectColumnValuesToBeInSet(column="charge_reason", value_set=REASONS),
+            e.ExpectColumnValuesToBeInSet(column="rated_capability", value_set=capabilities),
+            e.ExpectColumnValuesToBeInSet(column="charge_reason", value_set=reasons),
             e.ExpectColumnValuesToBeBetween(column="pooled_seconds", min_value=0),
             e.ExpectColumnValuesToBeBetween(column="overflow_seconds", min_value=0),
             e.ExpectColumnValuesToNotBeNull(column="rated_charge"),
@@ -45,7 +55,7 @@ def _suites(gx) -> dict[str, list]:
             e.ExpectColumnValuesToBeBetween(column="pool_minutes", min_value=0),
         ],
         "rpt_monthly_charges": [
-            e.ExpectColumnValuesToBeInSet(column="rated_capability", value_set=CAPABILITIES),
+            e.ExpectColumnValuesToBeInSet(column="rated_capability", value_set=capabilities),
             e.ExpectColumnValuesToNotBeNull(column="rated_charge"),
         ],
         "fct_pool_alerts": [

@@ -44,3 +44,15 @@ def test_gate_names_a_failing_expectation(tmp_path):
     assert any("expect_column_values_to_be_in_set" in p for p in problems)
     assert any("expect_column_values_to_not_be_null" in p for p in problems)
     assert any(p.startswith("fct_pstn_calls: cannot be read") for p in mart_checks.validate_marts(warehouse))
+
+
+def test_vocabularies_come_from_the_dbt_yaml():
+    """The gate's closed vocabularies are the ones the marts' YAML states, not a copy."""
+    import pytest
+
+    capabilities = mart_checks.accepted_values("fct_pstn_calls", "rated_capability")
+    reasons = mart_checks.accepted_values("fct_pstn_calls", "charge_reason")
+    assert {"MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"} == set(capabilities)
+    assert "pool_exhausted" in reasons and "premium_number" in reasons
+    with pytest.raises(LookupError):
+        mart_checks.accepted_values("fct_pstn_calls", "usage_id")
