@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pstn import pseudonym
@@ -59,7 +61,38 @@ def dbt(settings: Settings, *arguments: str) -> int:
         ensure_not_open(settings.build_warehouse, settings.warehouse)
     command = [executable, *arguments, "--project-dir", str(settings.project_dir)]
     print("+ dbt " + " ".join(arguments), flush=True)
-    return subprocess.call(command, cwd=settings.project_dir, env=settings.dbt_env())
+    env = settings.dbt_env()
+    kept = kept_parse(settings, env)
+    if kept.exists():
+        env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(kept)
+    started = time.time()
+    status = subprocess.call(command, cwd=settings.project_dir, env=env)
+    keep_parse(settings, kept, started)
+    return status
+
+
+def kept_parse(settings: Settings, env: dict[str, str]) -> Path:
+    """Where dbt's parse of the project is kept for this profile. dbt keeps one parse
+    (target/partial_parse.msgpack) and parses the whole project again (seconds) whenever the
+    rendered profile changed, which a different warehouse path does: the nightly's candidate and
+    the warehouse itself take turns. One kept parse per profile lets each reuse its own."""
+    rendered = sorted((key, value) for key, value in env.items() if key.startswith(("PSTN_", "DBT_")))
+    digest = hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:16]
+    return settings.project_dir / "target" / "partial_parse" / f"{digest}.msgpack"
+
+
+def keep_parse(settings: Settings, kept: Path, started: float) -> None:
+    """Copy the parse dbt just wrote (if it wrote one) to this profile's place."""
+    written = settings.project_dir / "target" / "partial_parse.msgpack"
+    try:
+        if written.stat().st_mtime < started - 1:
+            return
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(written, partial)
+        partial.replace(kept)
+    except OSError:
+        return  # a parse not kept only costs the next run a full parse
 
 
 def ensure_not_open(database: Path, published: Path) -> None:
