@@ -10,30 +10,20 @@ from pathlib import Path
 FOCUS_RELATION = "marts.fct_focus_charges"
 
 
-def spreadsheet_safe(relation: str, con) -> str:
-    """A select of `relation` whose text cells cannot run in a spreadsheet: a cell starting with
-    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (OWASP's advice on
-    CSV injection), which spreadsheets show as text. For CSV only: Parquet keeps values as they are."""
+def csv_cells(relation: str, con) -> str:
+    """A select of `relation` as the CSV shows it. Text cells cannot run in a spreadsheet: a cell
+    starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (OWASP's
+    advice on CSV injection), which spreadsheets show as text. Timestamps are ISO 8601 UTC text
+    (`...T00:00:00Z`), as FOCUS requires of datetimes in a CSV. Parquet keeps values as they are."""
     columns = con.execute(f"select * from ({relation}) limit 0").description
     selected = []
     for name, kind, *_ in columns:
         quoted = '"' + name.replace('"', '""') + '"'
-        if str(kind).upper() in ("VARCHAR", "STRING"):
+        kind = str(kind).upper()
+        if kind in ("VARCHAR", "STRING"):
             risky = f"left({quoted}, 1) in ('=', '+', '-', '@', chr(9), chr(13))"
             selected.append(f"case when {risky} then concat(chr(39), {quoted}) else {quoted} end as {quoted}")
-        else:
-            selected.append(quoted)
-    return f"select {', '.join(selected)} from ({relation})"
-
-
-def iso_datetimes(relation: str, con) -> str:
-    """A select of `relation` with every timestamp as ISO 8601 UTC text (`...T00:00:00Z`), as
-    FOCUS requires of datetimes in a CSV."""
-    columns = con.execute(f"select * from ({relation}) limit 0").description
-    selected = []
-    for name, kind, *_ in columns:
-        quoted = '"' + name.replace('"', '""') + '"'
-        if str(kind).upper().startswith("TIMESTAMP"):
+        elif kind.startswith("TIMESTAMP"):
             selected.append(f"strftime({quoted}, '%Y-%m-%dT%H:%M:%SZ') as {quoted}")
         else:
             selected.append(quoted)
@@ -50,6 +40,7 @@ def write_focus_export(warehouse: Path, folder: Path) -> int:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"copy ({relation}) to '{folder / 'focus_charges.parquet'}' (format parquet)")
-        safe = spreadsheet_safe(iso_datetimes(relation, con), con)
-        con.execute(f"copy ({safe}) to '{folder / 'focus_charges.csv'}' (header, delimiter ',')")
-        return con.execute(f"select count(*) from {FOCUS_RELATION}").fetchone()[0]
+        # COPY answers the number of rows it wrote.
+        return con.execute(
+            f"copy ({csv_cells(relation, con)}) to '{folder / 'focus_charges.csv'}' (header, delimiter ',')"
+        ).fetchone()[0]
