@@ -13,6 +13,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     # Every mart, written out: dbt reads a Python model's dependencies from literal refs only.
     marts = {
+        "fct_alerts": dbt.ref("fct_alerts"),
         "fct_charge_discrepancies": dbt.ref("fct_charge_discrepancies"),
         "fct_charges_mcomeetadd": dbt.ref("fct_charges_mcomeetadd"),
         "fct_charges_mcopstnpp": dbt.ref("fct_charges_mcopstnpp"),
@@ -25,7 +26,10 @@ def model(dbt, session):
         "rpt_credits_forecast": dbt.ref("rpt_credits_forecast"),
         "rpt_ingest_rejections": dbt.ref("rpt_ingest_rejections"),
         "rpt_monthly_charges": dbt.ref("rpt_monthly_charges"),
+        "rpt_monthly_blocked_calls": dbt.ref("rpt_monthly_blocked_calls"),
         "rpt_monthly_charges_by_department": dbt.ref("rpt_monthly_charges_by_department"),
+        "rpt_monthly_destinations": dbt.ref("rpt_monthly_destinations"),
+        "rpt_monthly_organizers": dbt.ref("rpt_monthly_organizers"),
         "rpt_monthly_pool_usage": dbt.ref("rpt_monthly_pool_usage"),
         "rpt_monthly_reconciliation": dbt.ref("rpt_monthly_reconciliation"),
         "rpt_pool_forecast": dbt.ref("rpt_pool_forecast"),

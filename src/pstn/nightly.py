@@ -129,11 +129,11 @@ class Nightly:
         with self._step("verify_archive"):
             self._verify_archive()
         with self._step("load"):
-            report = self._load()
-        with self._step("freshness"):
-            self._freshness()
+            self._load()
         with self._step("build"):
             self._build_candidate()
+        with self._step("freshness"):
+            self._freshness()
         with self._step("validate_marts"):
             self._validate_marts()
         with self._step("focus_export"):
@@ -145,7 +145,7 @@ class Nightly:
         with self._step("publish"):
             self._publish()
         with self._step("alerts"):
-            self._alerts(report)
+            self._alerts()
 
     def _fail(self, message: str) -> int:
         self.summary.status = "failed"
@@ -200,7 +200,7 @@ class Nightly:
         except OSError as exc:
             raise NightlyError(f"landing folder {raw} cannot be read: {exc}") from exc
 
-    def _load(self):
+    def _load(self) -> None:
         from pstn.loader import load
 
         try:
@@ -215,7 +215,6 @@ class Nightly:
             files_loaded=report.units_loaded,
             files_rejected=report.units_rejected,
         )
-        return report
 
     def _verify_archive(self) -> None:
         """Before the load and the build read the archive: every file written since it was last verified, and
@@ -234,18 +233,37 @@ class Nightly:
             )
 
     def _freshness(self) -> None:
-        import duckdb
+        """dbt source freshness of the archive's calls on the candidate (the threshold is var
+        stale_after_hours, as fct_alerts' stale-data alert): the newest call and its age."""
+        from pstn.cli import dbt
 
-        glob = self.settings.archive_dir / "calls" / "**" / "*.parquet"
-        with duckdb.connect() as con:
-            newest = con.execute(f"select max(start_at) from read_parquet('{glob}', union_by_name = true)").fetchone()[
-                0
-            ]
-        if newest is None:
-            raise NightlyError("the archive holds no call records: nothing to build")
-        age = (datetime.now(UTC).replace(tzinfo=None) - newest).total_seconds() / 3600
-        self.summary.facts.update(newest_call_at=newest.isoformat(), newest_call_age_hours=round(age, 1))
-        self.summary.facts["is_stale"] = age > self.max_age_hours
+        output = self.paths.state_dir / "sources.json"
+        status = dbt(
+            self._candidate_settings(),
+            "source",
+            "freshness",
+            "--select",
+            "source:archive.calls",
+            "--output",
+            str(output),
+            *self._build_vars(),
+        )
+        try:
+            result = json.loads(output.read_text())["results"][0]
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            raise NightlyError(f"dbt source freshness wrote no result ({exc}); see the log above") from exc
+        if result.get("max_loaded_at") is None:
+            raise NightlyError("the archive holds no call records: nothing to publish")
+        if status != 0 or result["status"] not in ("pass", "warn"):
+            raise NightlyError(f"dbt source freshness failed: {result.get('message') or result['status']}")
+        self.summary.facts.update(
+            newest_call_at=result["max_loaded_at"],
+            newest_call_age_hours=round(result["max_loaded_at_time_ago_in_s"] / 3600, 1),
+            is_stale=result["status"] == "warn",
+        )
+
+    def _build_vars(self) -> list[str]:
+        return ["--vars", json.dumps({"stale_after_hours": self.max_age_hours})]
 
     def _build_candidate(self) -> None:
         from pstn.cli import dbt
@@ -259,7 +277,7 @@ class Nightly:
             raise NightlyError(f"cannot write the candidate warehouse {self.paths.candidate}: {exc}") from exc
         candidate = self._candidate_settings()
         # Unit tests check the code, not the night's data: they run in CI and in `make run`.
-        status = dbt(candidate, "build", "--exclude-resource-type", "unit_test")
+        status = dbt(candidate, "build", "--exclude-resource-type", "unit_test", *self._build_vars())
         results = self._run_results()
         self.summary.facts.update(results)
         if status != 0:
@@ -362,81 +380,18 @@ class Nightly:
             "run_id": self.run_id,
         }
 
-    def _alerts(self, report) -> None:
+    def _alerts(self) -> None:
+        """Deliver the alerts of marts.fct_alerts not delivered before."""
         import duckdb
 
-        alerts = []
         with duckdb.connect(str(self.settings.warehouse), read_only=True) as con:
-            for tenant, month, pct, crossed_at, mtd, pool in con.execute(
-                "select tenant_id, cast(billing_month as varchar), threshold_pct, crossed_at, mtd_minutes_used, "
-                "pool_minutes from marts.fct_pool_alerts order by crossed_at"
-            ).fetchall():
-                alerts.append(
-                    self._alert(
-                        "pool_threshold",
-                        tenant,
-                        month,
-                        f"Teams dial-out pool of {tenant} reached {pct} % on {crossed_at:%Y-%m-%d %H:%M} UTC "
-                        f"({float(mtd):,.0f} of {float(pool):,.0f} minutes used in {month[:7]}).",
-                        key=f"pool_threshold|{tenant}|{month}|{pct}",
-                    )
-                )
-            for tenant, month, projected, remaining in con.execute(
-                """
-                with latest_day as (
-                    select * from marts.fct_pool_consumption_daily
-                    qualify row_number() over (partition by tenant_id, pool_capability order by usage_date desc) = 1
-                )
-                select tenant_id, cast(billing_month as varchar), projected_exhaustion_date, remaining_minutes
-                from latest_day
-                where not is_exhausted and projected_exhaustion_date is not null
-                """
-            ).fetchall():
-                alerts.append(
-                    self._alert(
-                        "pool_forecast",
-                        tenant,
-                        month,
-                        f"At the month-to-date rate the dial-out pool of {tenant} runs out on {projected} "
-                        f"({float(remaining):,.0f} minutes left).",
-                        key=f"pool_forecast|{tenant}|{month}|{projected}",
-                    )
-                )
-            for tenant, month, calls in con.execute(
-                "select tenant_id, cast(billing_month as varchar), count(*) from marts.fct_pstn_calls "
-                "where is_blocked group by all order by all"
-            ).fetchall():
-                alerts.append(
-                    self._alert(
-                        "blocked_calls",
-                        tenant,
-                        month,
-                        f"{calls} calls of {tenant} in {month[:7]} needed Communications Credits the organizer did "
-                        "not hold (blocked).",
-                        key=f"blocked_calls|{tenant}|{month}|{calls}",
-                    )
-                )
-        if report.units_rejected or report.rows_rejected:
-            alerts.append(
-                self._alert(
-                    "data_quality",
-                    None,
-                    None,
-                    f"this load rejected {report.units_rejected} files and quarantined {report.rows_rejected} rows "
-                    "(see marts.rpt_ingest_rejections).",
-                )
-            )
-        if self.summary.facts.get("is_stale"):
-            alerts.append(
-                self._alert(
-                    "data_quality",
-                    None,
-                    None,
-                    f"the newest call is {self.summary.facts['newest_call_age_hours']} hours old "
-                    f"(more than {self.max_age_hours}): is the export or the fetcher still running?",
-                    key=f"stale|{self.summary.facts['newest_call_at']}",
-                )
-            )
+            rows = con.execute(
+                "select alert_id, alert_kind, tenant_id, cast(billing_month as varchar), message "
+                "from marts.fct_alerts order by raised_at, alert_id"
+            ).fetchall()
+        alerts = [
+            self._alert(kind, tenant, month, message, key=alert_id) for alert_id, kind, tenant, month, message in rows
+        ]
         new = self._record_alerts(alerts)
         self.summary.facts["alerts_new"] = len(new)
         self.summary.facts["webhook"] = self._deliver(new)

@@ -22,6 +22,9 @@ MARTS = (
     "rpt_monthly_pool_usage",
     "rpt_monthly_charges",
     "rpt_monthly_charges_by_department",
+    "rpt_monthly_organizers",
+    "rpt_monthly_destinations",
+    "rpt_monthly_blocked_calls",
     "fct_pstn_calls",
     "fct_pool_alerts",
     "rpt_monthly_reconciliation",
@@ -151,7 +154,7 @@ class Report:
             self.month,
         )
         blocked = self.s.one(
-            "select count(*) as calls from fct_pstn_calls where tenant_id = ? and billing_month = ? and is_blocked",
+            "select sum(calls) as calls from rpt_monthly_blocked_calls where tenant_id = ? and billing_month = ?",
             tenant,
             self.month,
         )
@@ -180,7 +183,7 @@ class Report:
                 f"{charges['calls'] if charges else 0} calls (MCOPSTNPP)",
             )
         )
-        blocked_calls = blocked["calls"] if blocked else 0
+        blocked_calls = blocked["calls"] if blocked and blocked["calls"] else 0
         cards.append(
             card("Blocked calls", str(blocked_calls), "no pool left and no credits", "warn" if blocked_calls else "")
         )
@@ -300,9 +303,9 @@ class Report:
             self.month,
         )
         destinations = self.s.rows(
-            "select coalesce(destination_country, '??') as country, sum(coalesce(rated_charge, 0)) as charge "
-            "from fct_pstn_calls where tenant_id = ? and billing_month = ? and rated_capability = 'MCOPSTNPP' "
-            "group by 1 order by charge desc limit 10",
+            "select coalesce(destination_country, '??') as country, rated_charge as charge "
+            "from rpt_monthly_destinations where tenant_id = ? and billing_month = ? and destination_rank <= 10 "
+            "order by destination_rank",
             tenant,
             self.month,
         )
@@ -357,11 +360,9 @@ class Report:
 
     def organizers(self, tenant: str) -> str:
         rows = self.s.rows(
-            "select coalesce(user_principal_name, user_id, '(unknown)') as organizer, "
-            "coalesce(max(department), '') as department, count(*) as calls, sum(duration_seconds) / 60 as minutes, "
-            "sum(pooled_seconds) / 60 as pooled, sum(coalesce(rated_charge, 0)) as charge, max(currency) as currency "
-            "from fct_pstn_calls where tenant_id = ? and billing_month = ? and call_direction <> 'other' "
-            "group by 1 order by charge desc, minutes desc limit 10",
+            "select organizer, coalesce(department, '') as department, calls, minutes, pooled_minutes as pooled, "
+            "rated_charge as charge, currency from rpt_monthly_organizers "
+            "where tenant_id = ? and billing_month = ? and organizer_rank <= 10 order by organizer_rank",
             tenant,
             self.month,
         )
@@ -384,9 +385,8 @@ class Report:
 
     def blocked(self, tenant: str) -> str:
         summary = self.s.rows(
-            "select coalesce(charge_reason, '(none)') as reason, count(*) as calls, "
-            "sum(duration_seconds) / 60 as minutes from fct_pstn_calls "
-            "where tenant_id = ? and billing_month = ? and is_blocked group by 1 order by 2 desc",
+            "select coalesce(charge_reason, '(none)') as reason, calls, minutes from rpt_monthly_blocked_calls "
+            "where tenant_id = ? and billing_month = ? order by calls desc, reason",
             tenant,
             self.month,
         )

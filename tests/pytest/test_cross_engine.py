@@ -27,15 +27,21 @@ from pstn.loader import Loader
 from pstn.quality import Validator
 from pstn.settings import Settings
 
+# Stale-data alerts are judged at one fixed instant, so both engines' fct_alerts can be compared.
+ALERTS_AS_OF = "2024-07-02 12:00:00"
 MARTS = {
     "fct_pstn_calls",
     "fct_pool_consumption_daily",
     "fct_charges_mcomeetadd",
     "fct_charges_mcopstnpp",
     "fct_pool_alerts",
+    "fct_alerts",
     "rpt_monthly_pool_usage",
     "rpt_monthly_charges",
     "rpt_monthly_charges_by_department",
+    "rpt_monthly_organizers",
+    "rpt_monthly_destinations",
+    "rpt_monthly_blocked_calls",
     "fct_charge_discrepancies",
     "rpt_monthly_reconciliation",
     "rpt_ingest_rejections",
@@ -136,6 +142,7 @@ def both_engines(tmp_path_factory, spark_cluster):
         PSTN_RAW_DIR=str(root / "raw"),
         PSTN_WAREHOUSE=str(root / "wh" / "warehouse.duckdb"),
         PSTN_SPARK_DIR=str(root / "spark"),
+        PSTN_ALERTS_AS_OF=ALERTS_AS_OF,
     )
     for key in ("PSTN_ARCHIVE_DIR", "PSTN_TARGET"):
         base.pop(key, None)
@@ -174,6 +181,7 @@ def test_every_mart_is_identical_on_both_engines(both_engines):
     assert different == []
     rows = {r.mart: r.left_rows for r in results}
     assert rows["fct_pstn_calls"] > 5000 and rows["fct_pool_alerts"] >= 2
+    assert rows["fct_alerts"] > rows["fct_pool_alerts"]
 
 
 def test_compare_exports_detects_a_difference(both_engines, tmp_path):
@@ -234,7 +242,7 @@ def variants(tmp_path_factory):
     without_quarantined_rows(raw, root)
     moved_call(sample, "2023-12").write_csv(raw / "cdr" / "PSTN.calls.moved.csv")
     base = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(root / "wh" / "warehouse.duckdb"))
-    base.update(PSTN_SPARK_DIR=str(root / "spark"))
+    base.update(PSTN_SPARK_DIR=str(root / "spark"), PSTN_ALERTS_AS_OF=ALERTS_AS_OF)
     for key in ("PSTN_ARCHIVE_DIR", "PSTN_TARGET", "PSTN_SPARK_MASTER"):
         base.pop(key, None)
     compared = {}

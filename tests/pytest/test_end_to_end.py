@@ -313,6 +313,59 @@ def test_a_missing_rate_fails_the_build_and_names_the_destination(tmp_path):
     assert not (tmp_path / "wh" / "warehouse.duckdb").exists()
 
 
+def test_the_alerts_mart_raises_each_condition_once(built):
+    """fct_alerts against the conditions read from the other marts one by one."""
+    root, _, _ = built
+
+    def alerts(kind: str, prefix: str = "") -> dict[str, str]:
+        rows = query(
+            root,
+            f"select alert_id, message from marts.fct_alerts where alert_kind = '{kind}' and alert_id like '{prefix}%'",
+        )
+        return dict(rows)
+
+    crossings = query(
+        root, "select tenant_id, billing_month, threshold_pct, mtd_minutes_used from marts.fct_pool_alerts"
+    )
+    threshold = alerts("pool_threshold")
+    assert set(threshold) == {f"pool_threshold|{t}|{m}|{p}" for t, m, p, _ in crossings}
+    assert threshold["pool_threshold|fabrikam-kr|2024-03-01|100"].startswith(
+        "Teams dial-out pool of fabrikam-kr reached 100 % on 2024-03-26 11:00 UTC (2,700 of 2,700 minutes"
+    )
+    blocked = query(
+        root,
+        "select tenant_id, billing_month, count(*) from marts.fct_pstn_calls where is_blocked group by all",
+    )
+    assert set(alerts("blocked_calls")) == {f"blocked_calls|{t}|{m}|{n}" for t, m, n in blocked} and blocked
+    # A forecast only for a pool whose latest day still has minutes and a projected date.
+    latest = query(
+        root,
+        "select tenant_id, billing_month, projected_exhaustion_date, is_exhausted "
+        "from marts.fct_pool_consumption_daily "
+        "qualify row_number() over (partition by tenant_id, pool_capability order by usage_date desc) = 1",
+    )
+    expected = {f"pool_forecast|{t}|{m}|{p}" for t, m, p, exhausted in latest if p is not None and not exhausted}
+    assert set(alerts("pool_forecast")) == expected
+    # The sample is years old: every tenant is stale, named with its newest call.
+    newest = query(root, "select tenant_id, max(start_at) from marts.fct_pstn_calls group by 1")
+    stale = alerts("data_quality", "stale|")
+    assert set(stale) == {f"stale|{t}|{at}" for t, at in newest}
+    assert stale[f"stale|fabrikam-kr|{dict(newest)['fabrikam-kr']}"].startswith(
+        "The newest call of fabrikam-kr started on 2024-03-28 10:00 UTC, more than 48 hours ago"
+    )
+    # One alert per load and tenant that refused rows or files, with the counts.
+    refused = query(
+        root,
+        "select load_id, tenant_id, count(*) filter (rejection_level = 'file'), "
+        "count(*) filter (rejection_level = 'row') "
+        "from marts.rpt_ingest_rejections where rejection_level <> 'skipped_file' group by all",
+    )
+    rejected = alerts("data_quality", "rejected_input|")
+    assert refused and set(rejected) == {f"rejected_input|{t}|{load}" for load, t, _, _ in refused}
+    for load, tenant, files, rows in refused:
+        assert f"rejected {files} files and quarantined {rows} rows" in rejected[f"rejected_input|{tenant}|{load}"]
+
+
 def test_the_published_warehouse_holds_every_mart_and_nothing_else(built):
     """BI tools open $PSTN_WAREHOUSE: schema marts only, every mart the project defines, every
     table and column described; the private build warehouse holds the rest, owner-only."""

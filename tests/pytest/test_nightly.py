@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -105,8 +106,8 @@ def test_nightly_publishes_exports_and_summarises(golden):
         "preflight",
         "verify_archive",
         "load",
-        "freshness",
         "build",
+        "freshness",
         "validate_marts",
         "focus_export",
         "docs",
@@ -145,8 +146,16 @@ def test_nightly_publishes_exports_and_summarises(golden):
         "ServiceSubcategory",
     } <= columns
     alerts = [json.loads(line) for line in (golden / "wh" / "nightly" / "alerts.jsonl").read_text().splitlines()]
-    assert {"pool_threshold"} <= {a["kind"] for a in alerts}
+    assert {"pool_threshold", "blocked_calls", "data_quality"} <= {a["kind"] for a in alerts}
     assert any(a["tenant_id"] == "fabrikam-kr" and "100 %" in a["message"] for a in alerts)
+    # The nightly only delivers: exactly the published alerts mart, each once, in its words.
+    with duckdb.connect(str(golden / "wh" / "warehouse.duckdb"), read_only=True) as con:
+        mart = con.execute("select alert_id, alert_kind, tenant_id, message from marts.fct_alerts").fetchall()
+        newest = con.execute("select max(start_at) from marts.fct_pstn_calls").fetchone()[0]
+    assert sorted((a["id"], a["kind"], a["tenant_id"], a["message"]) for a in alerts) == sorted(mart)
+    # dbt source freshness judged the archive: the sample's newest call is long past.
+    assert facts["is_stale"] is True
+    assert datetime.fromisoformat(facts["newest_call_at"]).replace(tzinfo=None) == newest
 
 
 def test_second_run_raises_no_alert_twice_and_keeps_the_previous_build(site):

@@ -19,6 +19,8 @@ settings as (
 
 ),
 
+{#- The one intermediate model that reads a mart: the rated charges are a table only there
+    (int_calls_priced is a view; pricing every call again would cost as much as fct_pstn_calls). -#}
 charges as (
 
     select * from {{ ref('fct_charges_mcopstnpp') }}

@@ -31,15 +31,13 @@ archive_calls as {{ not_materialized() }} (
         load_id,
         cast({{ to_billing_time('start_at') }} as date) as billing_date,
         cast({{ dbt.date_trunc('month', to_billing_time('start_at')) }} as date) as billing_month
-    from {{ source('archive', 'calls') }}
+    from {{ ref('stg_archive__call_versions') }}
 
 ),
 
 archive_licence_snapshots as (
 
-    select tenant_id, snapshot_date, load_id from {{ source('archive', 'licence_users') }}
-    union all
-    select tenant_id, snapshot_date, load_id from {{ source('archive', 'tenant_skus') }}
+    select tenant_id, snapshot_date, load_id from {{ ref('stg_archive__licence_snapshot_loads') }}
 
 ),
 
