@@ -2,25 +2,35 @@
 # `make test` : set up, then run every test (lint, pytest end-to-end suites, dbt data and unit tests).
 # `make report`: the monthly HTML report (MONTH=YYYY-MM to pick a month).
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11, 3.12 or 3.13 (one lock serves all three); PYTHON=python3.13 picks one.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+# SPARK=0 leaves Apache Spark out (pyspark, dbt-spark: about 320 MB) for DuckDB-only use.
+SPARK ?= 1
+SPARK_ONLY := ^(dbt-spark|pyspark|py4j|sqlparams)==
+LOCK := $(if $(filter 0,$(SPARK)),<(grep -Ev '$(SPARK_ONLY)' requirements.lock),requirements.lock)
+STAMP := $(VENV)/.installed-$(shell { cat requirements.lock pyproject.toml; echo "$(PYTHON) $(SPARK)"; } | sha256sum | cut -c1-12)
+# The DuckDB-only smoke run of `make test` (`make run` and the end-to-end tests) on these Pythons
+# too; SMOKE_PYTHONS= skips it.
+SMOKE_PYTHONS ?= 3.12 3.13
+find_python = $(shell for p in python$(1) $$HOME/.pyenv/versions/$(1)*/bin/python$(1); do $$p -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(1)))' 2>/dev/null && { command -v $$p; break; }; done)
+comma := ,
 # The FinOps Foundation's FOCUS validator needs Python 3.12: its own virtualenv, for the tests only.
-FOCUS_PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v $$p; break; }; done)
+FOCUS_PYTHON ?= $(call find_python,3.12)
 FOCUS_VENV := .venv-focus
 FOCUS_STAMP := $(FOCUS_VENV)/.installed-$(shell cat requirements-focus.lock | sha256sum | cut -c1-12)
 
-.PHONY: setup browser focus-validator run test lint load build sample nightly rollback report clean
+.PHONY: setup browser focus-validator run test lint smoke load build sample nightly rollback report clean
 
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "Python 3.11, 3.12 or 3.13 is required (set PYTHON=...)"'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check pip==26.3
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check -r $(LOCK)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -69,6 +79,21 @@ lint: setup
 
 test: setup browser focus-validator lint
 	$(BIN)/pytest tests/pytest
+	$(MAKE) --no-print-directory smoke
+
+# For each of SMOKE_PYTHONS: a DuckDB-only virtualenv from the same lock, then the end-to-end
+# tests (which run `pstn run` on the sample first, as `make run` does).
+smoke: focus-validator
+	@for version in $(SMOKE_PYTHONS); do \
+		python=$$($(MAKE) --no-print-directory -s which-python VERSION=$$version); \
+		test -n "$$python" || { echo "smoke run: Python $$version not found (install it, or set SMOKE_PYTHONS)"; exit 1; }; \
+		$(MAKE) --no-print-directory setup PYTHON=$$python VENV=.venv-$$version SPARK=0 || exit 1; \
+		echo "smoke run on $$($$python --version)"; \
+		.venv-$$version/bin/pytest -q tests/pytest/test_end_to_end.py || exit 1; \
+	done
+
+which-python:
+	@echo $(call find_python,$(VERSION))
 
 clean:
-	rm -rf $(VENV) $(FOCUS_VENV) target logs data
+	rm -rf $(VENV) $(FOCUS_VENV) .venv-3.* target logs data
