@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import re
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from pstn import pseudonym
+from pstn.dbt_runner import dbt
 from pstn.errors import OperatorError
-from pstn.files import make_private_folder
-from pstn.settings import Settings
+from pstn.settings import Settings, require_project
 
 
 def _has_files(folder: Path) -> bool:
@@ -26,6 +20,7 @@ def _has_files(folder: Path) -> bool:
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from pstn.loader import load
 
+    require_project(settings.project_dir)  # the loader validates against the project's seeds
     if not settings.raw_dir.is_dir():
         what = "is not a folder" if settings.raw_dir.exists() else "does not exist"
         raise OperatorError(f"the landing folder {settings.raw_dir} {what}: set PSTN_RAW_DIR (or --raw-dir) to it")
@@ -37,81 +32,13 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
-    from pstn.generate import SampleSpec, generate
+    from pstn_sample.generate import SampleSpec, generate
 
     out = Path(args.out).resolve() if args.out else settings.raw_dir
     spec = SampleSpec(seed=args.seed, calls=args.calls, users=args.users, months=args.months, csv_only=args.csv_only)
     stats = generate(out, spec)
     print(json.dumps(stats, indent=2, default=str))
     return 0
-
-
-def dbt(settings: Settings, *arguments: str) -> int:
-    """Run dbt from the project root with the committed profiles.yml and this run's paths."""
-    executable = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
-    folders = [settings.warehouse.parent, settings.export_dir]
-    if settings.target == "spark":
-        folders.append(settings.spark_dir)
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    make_private_folder(settings.build_warehouse.parent)
-    if pseudonym.switched_on(settings.dbt_env()):
-        pseudonym.load_key()  # a missing or short key stops here with its reason, before dbt starts
-    if settings.target == "duckdb":
-        ensure_not_open(settings.build_warehouse, settings.warehouse)
-    command = [executable, *arguments, "--project-dir", str(settings.project_dir)]
-    print("+ dbt " + " ".join(arguments), flush=True)
-    env = settings.dbt_env()
-    kept = kept_parse(settings, env)
-    if kept.exists():
-        env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(kept)
-    started = time.time()
-    status = subprocess.call(command, cwd=settings.project_dir, env=env)
-    keep_parse(settings, kept, started)
-    return status
-
-
-def kept_parse(settings: Settings, env: dict[str, str]) -> Path:
-    """Where dbt's parse of the project is kept for this profile. dbt keeps one parse
-    (target/partial_parse.msgpack) and parses the whole project again (seconds) whenever the
-    rendered profile changed, which a different warehouse path does: the nightly's candidate and
-    the warehouse itself take turns. One kept parse per profile lets each reuse its own."""
-    rendered = sorted((key, value) for key, value in env.items() if key.startswith(("PSTN_", "DBT_")))
-    digest = hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:16]
-    return settings.project_dir / "target" / "partial_parse" / f"{digest}.msgpack"
-
-
-def keep_parse(settings: Settings, kept: Path, started: float) -> None:
-    """Copy the parse dbt just wrote (if it wrote one) to this profile's place."""
-    written = settings.project_dir / "target" / "partial_parse.msgpack"
-    try:
-        if written.stat().st_mtime < started - 1:
-            return
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(written, partial)
-        partial.replace(kept)
-    except OSError:
-        return  # a parse not kept only costs the next run a full parse
-
-
-def ensure_not_open(database: Path, published: Path) -> None:
-    """Stop with one line when another program holds the build warehouse (a DuckDB CLI or a
-    notebook an analyst left open): dbt would fail on its lock with a page of output. BI tools
-    open the published file, which no build ever opens."""
-    if not database.exists():
-        return
-    import duckdb
-
-    try:
-        duckdb.connect(str(database)).close()
-    except duckdb.IOException as error:
-        holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(error))
-        who = f"{holder.group(1)}, pid {holder.group(2)}" if holder else str(error).splitlines()[0]
-        raise OperatorError(
-            f"the build warehouse {database} is open in another program ({who}); close it and run again "
-            f"(BI tools should open the published {published} instead)"
-        ) from error
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
@@ -147,9 +74,10 @@ def print_stored_failures(settings: Settings, limit: int = 20) -> None:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Set the landing folder up (sample data when it is empty), load it, build and test the marts."""
+    require_project(settings.project_dir)
     if not _has_files(settings.raw_dir):
         print(f"{settings.raw_dir} is empty: generating the bundled sample tenant there", flush=True)
-        from pstn.generate import SampleSpec, generate
+        from pstn_sample.generate import SampleSpec, generate
 
         generate(settings.raw_dir, SampleSpec())
     status = cmd_load(settings, argparse.Namespace(reprocess_rejected=False))

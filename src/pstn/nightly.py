@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pstn.dbt_runner import dbt
 from pstn.files import write_text_atomically
 from pstn.publish import fsync_path
 from pstn.settings import Settings
@@ -235,8 +236,6 @@ class Nightly:
     def _freshness(self) -> None:
         """dbt source freshness of the archive's calls on the candidate (the threshold is var
         stale_after_hours, as fct_alerts' stale-data alert): the newest call and its age."""
-        from pstn.cli import dbt
-
         output = self.paths.state_dir / "sources.json"
         status = dbt(
             self._candidate_settings(),
@@ -266,8 +265,6 @@ class Nightly:
         return ["--vars", json.dumps({"stale_after_hours": self.max_age_hours})]
 
     def _build_candidate(self) -> None:
-        from pstn.cli import dbt
-
         self._cleanup_candidate()
         try:
             if self.settings.build_warehouse.exists():
@@ -343,8 +340,6 @@ class Nightly:
         self.summary.facts["report"] = path.name
 
     def _docs(self) -> None:
-        from pstn.cli import dbt
-
         if dbt(self._candidate_settings(), "docs", "generate", "--static") != 0:
             raise NightlyError("dbt docs generate failed")
         docs = self.paths.candidate_exports / "docs"

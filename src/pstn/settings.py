@@ -6,7 +6,32 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+def find_project_root() -> Path:
+    """The dbt project (dbt_project.yml, models, seeds): `$PSTN_PROJECT_DIR`, else the checkout
+    this package runs from (an editable install), else the current folder. A package installed
+    with `pip install .` runs from any folder once `$PSTN_PROJECT_DIR` names the project."""
+    configured = os.environ.get("PSTN_PROJECT_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    return Path.cwd()
+
+
+def require_project(project_dir: Path) -> None:
+    """Stop with one line when the dbt project is not where the settings say."""
+    if not (project_dir / "dbt_project.yml").is_file():
+        from pstn.errors import OperatorError
+
+        raise OperatorError(
+            f"no dbt project (dbt_project.yml) in {project_dir}: set PSTN_PROJECT_DIR to the project's folder "
+            "(the checkout), or run pstn from it"
+        )
+
+
+PROJECT_ROOT = find_project_root()
 
 
 PRIVATE_FOLDER = "private"

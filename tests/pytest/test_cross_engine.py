@@ -22,10 +22,10 @@ from conftest import pstn
 
 import pytest
 from pstn.crosscheck import compare_exports
-from pstn.generate import SampleSpec, generate
 from pstn.loader import Loader
 from pstn.quality import Validator
 from pstn.settings import Settings
+from pstn_sample.generate import SampleSpec, generate
 
 # Stale-data alerts are judged at one fixed instant, so both engines' fct_alerts can be compared.
 ALERTS_AS_OF = "2024-07-02 12:00:00"

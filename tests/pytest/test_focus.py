@@ -18,7 +18,7 @@ from conftest import ROOT, pstn
 
 import pytest
 from pstn.focus import write_focus_export
-from pstn.generate import SampleSpec, generate
+from pstn_sample.generate import SampleSpec, generate
 
 FOCUS_PYTHON = ROOT / ".venv-focus" / "bin" / "python"
 # FOCUS states InvoiceId's nullability as two conditional rules (null when the charge has no

@@ -7,7 +7,7 @@ import json
 
 import polars as pl
 
-from pstn.generate import KR_SCRIPT, SampleSpec, generate
+from pstn_sample.generate import KR_SCRIPT, SampleSpec, generate
 
 
 def digests(root) -> dict[str, str]:
@@ -83,7 +83,7 @@ def test_sample_covers_the_pool_scenario(tmp_path):
 def test_large_sizes_stream_admin_center_csv_day_by_day(tmp_path, monkeypatch):
     """Above the BIG threshold only admin-center CSV is written, one day at a time, with the
     overlaps and the bad rows still there (the threshold is lowered so the test stays small)."""
-    from pstn import generate as generate_module
+    from pstn_sample import generate as generate_module
 
     monkeypatch.setattr(generate_module, "BIG", 1_000)
     stats = generate(tmp_path, SampleSpec(seed=5, users=60, months=2, calls=4_000))

@@ -20,9 +20,9 @@ from conftest import ROOT, admin_csv, admin_row, pstn
 from fake_graph import FakeGraph, Fault
 
 import pytest
-from pstn.generate import _graph_record
 from pstn.graph import Fetcher, FetchError, GraphClient, GraphConfig, windows
 from pstn.settings import Settings
+from pstn_sample.generate import _graph_record
 
 NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 

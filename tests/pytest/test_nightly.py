@@ -23,9 +23,9 @@ import duckdb
 
 import pytest
 from pstn.crosscheck import compare_exports
-from pstn.generate import SampleSpec, generate
 from pstn.settings import Settings
 from pstn.writer_lock import writer_lock
+from pstn_sample.generate import SampleSpec, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

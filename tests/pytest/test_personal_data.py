@@ -16,7 +16,7 @@ import duckdb
 from conftest import ADMIN_HEADER, ROOT, admin_row
 
 import pytest
-from pstn.generate import SampleSpec, generate
+from pstn_sample.generate import SampleSpec, generate
 
 KEY = "a-test-key-of-32-characters-long"
 NOTE = "call bob.personal@example.org at +14255550199"

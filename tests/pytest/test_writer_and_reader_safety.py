@@ -20,9 +20,9 @@ from conftest import ROOT, pstn
 
 import pytest
 from pstn.archive import SCHEMAS, Archive
-from pstn.generate import SampleSpec, generate
 from pstn.settings import Settings
 from pstn.writer_lock import writer_lock
+from pstn_sample.generate import SampleSpec, generate
 
 
 def site_env(root: Path, **extra: str) -> dict:

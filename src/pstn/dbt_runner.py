@@ -1,0 +1,92 @@
+"""Running dbt: the project's own profiles.yml and this run's paths, one kept parse per profile,
+and a one-line stop when another program holds the build warehouse. The command line and the
+nightly both build through here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pstn import pseudonym
+from pstn.errors import OperatorError
+from pstn.files import make_private_folder
+from pstn.settings import Settings, require_project
+
+
+def dbt(settings: Settings, *arguments: str) -> int:
+    """Run dbt from the project root with the committed profiles.yml and this run's paths."""
+    require_project(settings.project_dir)
+    # dbt's own script beside this interpreter, else dbt's module through it (an environment that
+    # borrows its packages from another has no script of its own).
+    script = shutil.which("dbt", path=str(Path(sys.executable).parent))
+    executable = [script] if script else [sys.executable, "-m", "dbt.cli.main"]
+    folders = [settings.warehouse.parent, settings.export_dir]
+    if settings.target == "spark":
+        folders.append(settings.spark_dir)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    make_private_folder(settings.build_warehouse.parent)
+    if pseudonym.switched_on(settings.dbt_env()):
+        pseudonym.load_key()  # a missing or short key stops here with its reason, before dbt starts
+    if settings.target == "duckdb":
+        ensure_not_open(settings.build_warehouse, settings.warehouse)
+    command = [*executable, *arguments, "--project-dir", str(settings.project_dir)]
+    print("+ dbt " + " ".join(arguments), flush=True)
+    env = settings.dbt_env()
+    kept = kept_parse(settings, env)
+    if kept.exists():
+        env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(kept)
+    started = time.time()
+    status = subprocess.call(command, cwd=settings.project_dir, env=env)
+    keep_parse(settings, kept, started)
+    return status
+
+
+def kept_parse(settings: Settings, env: dict[str, str]) -> Path:
+    """Where dbt's parse of the project is kept for this profile. dbt keeps one parse
+    (target/partial_parse.msgpack) and parses the whole project again (seconds) whenever the
+    rendered profile changed, which a different warehouse path does: the nightly's candidate and
+    the warehouse itself take turns. One kept parse per profile lets each reuse its own."""
+    rendered = sorted((key, value) for key, value in env.items() if key.startswith(("PSTN_", "DBT_")))
+    digest = hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:16]
+    return settings.project_dir / "target" / "partial_parse" / f"{digest}.msgpack"
+
+
+def keep_parse(settings: Settings, kept: Path, started: float) -> None:
+    """Copy the parse dbt just wrote (if it wrote one) to this profile's place."""
+    written = settings.project_dir / "target" / "partial_parse.msgpack"
+    try:
+        if written.stat().st_mtime < started - 1:
+            return
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(written, partial)
+        partial.replace(kept)
+    except OSError:
+        return  # a parse not kept only costs the next run a full parse
+
+
+def ensure_not_open(database: Path, published: Path) -> None:
+    """Stop with one line when another program holds the build warehouse (a DuckDB CLI or a
+    notebook an analyst left open): dbt would fail on its lock with a page of output. BI tools
+    open the published file, which no build ever opens."""
+    if not database.exists():
+        return
+    import duckdb
+
+    try:
+        duckdb.connect(str(database)).close()
+    except duckdb.IOException as error:
+        holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(error))
+        who = f"{holder.group(1)}, pid {holder.group(2)}" if holder else str(error).splitlines()[0]
+        raise OperatorError(
+            f"the build warehouse {database} is open in another program ({who}); close it and run again "
+            f"(BI tools should open the published {published} instead)"
+        ) from error
