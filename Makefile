@@ -21,7 +21,7 @@ FOCUS_PYTHON ?= $(call find_python,3.12)
 FOCUS_VENV := .venv-focus
 FOCUS_STAMP := $(FOCUS_VENV)/.installed-$(shell cat requirements-focus.lock | sha256sum | cut -c1-12)
 
-.PHONY: setup browser focus-validator run test lint smoke load build sample nightly rollback report clean
+.PHONY: setup browser postgres focus-validator run test lint smoke load build sample nightly publish rollback report clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ build: setup
 nightly: setup
 	$(BIN)/pstn nightly
 
+# The marts into PostgreSQL (PSTN_POSTGRES_URL, or POSTGRES=postgresql://...).
+publish: setup
+	$(BIN)/pstn publish $(if $(POSTGRES),--postgres $(POSTGRES))
+
 rollback: setup
 	$(BIN)/pstn rollback
 
@@ -60,6 +64,14 @@ browser:
 		$$SUDO apt-get install -y --no-install-recommends chromium >/dev/null \
 		|| { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; }
 	@command -v chromium >/dev/null
+
+# Debian's PostgreSQL server for the publish tests (installed once; needs root or sudo).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y --no-install-recommends postgresql >/dev/null \
+		|| { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends postgresql >/dev/null; }; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 
 focus-validator: $(FOCUS_STAMP)
 
@@ -77,7 +89,7 @@ lint: setup
 	$(BIN)/ruff check src tests scripts models
 	$(BIN)/ruff format --check src tests scripts models
 
-test: setup browser focus-validator lint
+test: setup browser postgres focus-validator lint
 	$(BIN)/pytest tests/pytest
 	$(MAKE) --no-print-directory smoke
 

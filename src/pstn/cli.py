@@ -218,6 +218,18 @@ def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish the marts of the published warehouse into PostgreSQL."""
+    from pstn.publish_postgres import publish_to_postgres
+
+    url = args.postgres or os.environ.get("PSTN_POSTGRES_URL")
+    if not url:
+        raise OperatorError("no PostgreSQL database: pass --postgres URL or set PSTN_POSTGRES_URL")
+    reader = args.reader_role or os.environ.get("PSTN_POSTGRES_READER") or None
+    print(publish_to_postgres(settings.warehouse, url, settings.project_dir, reader).summary())
+    return 0
+
+
 # Commands that write the archive, the landing folder's state or a warehouse: one at a time.
 WRITERS = {"load", "build", "unit-tests", "run", "nightly", "rollback", "fetch", "verify"}
 
@@ -306,6 +318,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--month", help="YYYY-MM (default: the latest month built)")
     p.add_argument("--out", help="file or folder (default: reports/ beside the warehouse)")
     p.set_defaults(func=cmd_report)
+
+    p = command("publish", help="publish the marts into a PostgreSQL database for BI tools")
+    p.add_argument("--postgres", help="postgresql://user:password@host:port/dbname (default $PSTN_POSTGRES_URL)")
+    p.add_argument(
+        "--reader-role", help="role granted read access to the published schema (default $PSTN_POSTGRES_READER)"
+    )
+    p.set_defaults(func=cmd_publish)
 
     p = command("verify", help="check every archive file against the SHA-256 its load recorded")
     p.add_argument("--since", help="only files written by loads on or after this day (YYYY-MM-DD)")

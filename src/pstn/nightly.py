@@ -145,6 +145,9 @@ class Nightly:
             self._report()
         with self._step("publish"):
             self._publish()
+        if os.environ.get("PSTN_POSTGRES_URL"):
+            with self._step("publish_postgres"):
+                self._publish_postgres()
         with self._step("alerts"):
             self._alerts()
 
@@ -362,6 +365,24 @@ class Nightly:
         previous_exports = _swap_symlink(self.settings.export_dir, self.paths.candidate_exports)
         _prune_versions(self.paths.export_versions, keep={self.paths.candidate_exports, previous_exports})
         self.summary.facts.update(published=str(published), exports=str(self.paths.candidate_exports))
+
+    def _publish_postgres(self) -> None:
+        """The published marts into PostgreSQL too ($PSTN_POSTGRES_URL): readers there see the
+        previous night's or this one's, whole; a failure leaves the previous one and fails the run."""
+        from pstn.errors import OperatorError
+        from pstn.publish_postgres import publish_to_postgres
+
+        try:
+            report = publish_to_postgres(
+                self.settings.warehouse,
+                os.environ["PSTN_POSTGRES_URL"],
+                self.settings.project_dir,
+                os.environ.get("PSTN_POSTGRES_READER") or None,
+            )
+        except OperatorError as exc:
+            raise NightlyError(str(exc)) from exc
+        print(report.summary())
+        self.summary.facts.update(postgres=report.target, postgres_rows=sum(report.tables.values()))
 
     # -- alerts ----------------------------------------------------------------------------------
     def _alert(self, kind: str, tenant: str | None, month: str | None, message: str, key: str | None = None) -> dict:
