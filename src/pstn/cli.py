@@ -230,6 +230,13 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
+    """MetricFlow on the built marts: `pstn metrics query --metrics overflow_minutes --group-by metric_time__month`."""
+    from pstn.dbt_runner import metricflow
+
+    return metricflow(settings, *(args.arguments or ["list", "metrics"]))
+
+
 # Commands that write the archive, the landing folder's state or a warehouse: one at a time.
 WRITERS = {"load", "build", "unit-tests", "run", "nightly", "rollback", "fetch", "verify"}
 
@@ -325,6 +332,10 @@ def parser() -> argparse.ArgumentParser:
         "--reader-role", help="role granted read access to the published schema (default $PSTN_POSTGRES_READER)"
     )
     p.set_defaults(func=cmd_publish)
+
+    p = command("metrics", help="query the metrics defined once in models/semantic/ (MetricFlow's mf)")
+    p.add_argument("arguments", nargs=argparse.REMAINDER, help="mf's own arguments (default: list metrics)")
+    p.set_defaults(func=cmd_metrics)
 
     p = command("verify", help="check every archive file against the SHA-256 its load recorded")
     p.add_argument("--since", help="only files written by loads on or after this day (YYYY-MM-DD)")

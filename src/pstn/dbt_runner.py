@@ -90,3 +90,16 @@ def ensure_not_open(database: Path, published: Path) -> None:
             f"the build warehouse {database} is open in another program ({who}); close it and run again "
             f"(BI tools should open the published {published} instead)"
         ) from error
+
+
+def metricflow(settings: Settings, *arguments: str) -> int:
+    """MetricFlow's `mf` on the build warehouse, with the project's profile and this run's paths
+    (the metrics are defined in models/semantic/)."""
+    require_project(settings.project_dir)
+    script = shutil.which("mf", path=str(Path(sys.executable).parent))
+    if not script:
+        raise OperatorError("MetricFlow is not installed here (dbt-metricflow): run `make setup`")
+    if settings.target != "duckdb":
+        raise OperatorError("the metrics are queried on the DuckDB build warehouse (PSTN_TARGET=duckdb)")
+    ensure_not_open(settings.build_warehouse, settings.warehouse)
+    return subprocess.call([script, *arguments], cwd=settings.project_dir, env=settings.dbt_env())

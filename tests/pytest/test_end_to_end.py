@@ -366,6 +366,39 @@ def test_the_alerts_mart_raises_each_condition_once(built):
         assert f"rejected {files} files and quarantined {rows} rows" in rejected[f"rejected_input|{tenant}|{load}"]
 
 
+def test_the_metrics_are_the_marts_figures(built, tmp_path):
+    """Each metric is defined once (models/semantic/); MetricFlow's answer per month is the marts'."""
+    _, env, _ = built
+    out = tmp_path / "metrics.csv"
+    names = "overflow_minutes,pool_minutes_used,pool_utilization,credits_charges,blocked_calls,calls"
+    result = pstn(env, "metrics", "query", "--metrics", names, "--group-by", "metric_time__month", "--csv", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with out.open() as handle:
+        answered = {row["metric_time__month"][:10]: row for row in csv.DictReader(handle)}
+    root = built[0]
+    pool = query(
+        root,
+        "select cast(billing_month as varchar), sum(overflow_minutes), sum(minutes_used), "
+        "sum(minutes_used) / sum(pool_minutes) from marts.rpt_monthly_pool_usage group by 1",
+    )
+    calls = query(
+        root,
+        "select cast(billing_month as varchar), sum(rated_charge), count(*) filter (is_blocked), count(*) "
+        "from marts.fct_pstn_calls group by 1",
+    )
+    assert set(answered) == {month for month, *_ in calls} and len(answered) >= 6
+    for month, overflow, used, utilization in pool:
+        row = answered[month]
+        assert Decimal(row["overflow_minutes"]).quantize(Decimal("0.01")) == overflow.quantize(Decimal("0.01"))
+        assert Decimal(row["pool_minutes_used"]).quantize(Decimal("0.01")) == used.quantize(Decimal("0.01"))
+        assert abs(float(row["pool_utilization"]) - float(utilization)) < 1e-6
+    for month, charges, blocked, count in calls:
+        row = answered[month]
+        assert Decimal(row["credits_charges"]).quantize(Decimal("0.01")) == charges
+        assert int(float(row["blocked_calls"])) == blocked and int(float(row["calls"])) == count
+    assert Decimal(answered["2024-03-01"]["overflow_minutes"]) > 1000
+
+
 def test_the_published_warehouse_holds_every_mart_and_nothing_else(built):
     """BI tools open $PSTN_WAREHOUSE: schema marts only, every mart the project defines, every
     table and column described; the private build warehouse holds the rest, owner-only."""

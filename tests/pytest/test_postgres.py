@@ -110,44 +110,40 @@ def sites(tmp_path_factory):
     return sample_site(root / "small", 3000, 1), sample_site(root / "large", 6000, 2)
 
 
+def money_figures(con, tables, money_columns: str) -> dict[str, tuple]:
+    """Row count and the sum of every money column of each table (`money_columns` lists a table's
+    decimal columns; DuckDB and psycopg connections both run it)."""
+    figures = {}
+    for table in tables:
+        money = [c for (c,) in con.execute(money_columns, [table]).fetchall()]
+        sums = "".join(f', sum("{c}")' for c in money)
+        figures[table] = con.execute(f"select count(*){sums} from marts.{table}").fetchone()
+    return figures
+
+
 def figures_in_duckdb(warehouse: str) -> dict[str, tuple]:
     with duckdb.connect(warehouse, read_only=True) as con:
         tables = [
             t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
         ]
-        figures = {}
-        for table in tables:
-            money = [
-                c
-                for (c,) in con.execute(
-                    "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = ? "
-                    "and data_type like 'DECIMAL%' order by column_index",
-                    [table],
-                ).fetchall()
-            ]
-            sums = ", ".join(f'sum("{c}")' for c in money)
-            figures[table] = con.execute(f"select count(*){', ' + sums if sums else ''} from marts.{table}").fetchone()
-        return figures
+        return money_figures(
+            con,
+            tables,
+            "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = ? "
+            "and data_type like 'DECIMAL%' order by column_index",
+        )
 
 
 def figures_in_postgres(url: str, tables) -> dict[str, tuple]:
     import psycopg
 
     with psycopg.connect(url) as con:
-        figures = {}
-        for table in tables:
-            money = [
-                c
-                for (c,) in con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = 'marts' and table_name = %s "
-                    "and data_type = 'numeric' order by ordinal_position",
-                    [table],
-                ).fetchall()
-            ]
-            sums = ", ".join(f'sum("{c}")' for c in money)
-            figures[table] = con.execute(f"select count(*){', ' + sums if sums else ''} from marts.{table}").fetchone()
-        return figures
+        return money_figures(
+            con,
+            tables,
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = %s and data_type = 'numeric' order by ordinal_position",
+        )
 
 
 def test_every_mart_arrives_with_its_numbers_types_keys_and_comments(server, sites):
