@@ -371,6 +371,7 @@ def test_the_metrics_are_the_marts_figures(built, tmp_path):
     _, env, _ = built
     out = tmp_path / "metrics.csv"
     names = "overflow_minutes,pool_minutes_used,pool_utilization,credits_charges,blocked_calls,calls"
+    names += ",reconciliation_difference"
     result = pstn(env, "metrics", "query", "--metrics", names, "--group-by", "metric_time__month", "--csv", str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with out.open() as handle:
@@ -383,8 +384,8 @@ def test_the_metrics_are_the_marts_figures(built, tmp_path):
     )
     calls = query(
         root,
-        "select cast(billing_month as varchar), sum(rated_charge), count(*) filter (is_blocked), count(*) "
-        "from marts.fct_pstn_calls group by 1",
+        "select cast(billing_month as varchar), sum(rated_charge), count(*) filter (is_blocked), count(*), "
+        "sum(charge_difference) from marts.fct_pstn_calls group by 1",
     )
     assert set(answered) == {month for month, *_ in calls} and len(answered) >= 6
     for month, overflow, used, utilization in pool:
@@ -392,9 +393,10 @@ def test_the_metrics_are_the_marts_figures(built, tmp_path):
         assert Decimal(row["overflow_minutes"]).quantize(Decimal("0.01")) == overflow.quantize(Decimal("0.01"))
         assert Decimal(row["pool_minutes_used"]).quantize(Decimal("0.01")) == used.quantize(Decimal("0.01"))
         assert abs(float(row["pool_utilization"]) - float(utilization)) < 1e-6
-    for month, charges, blocked, count in calls:
+    for month, charges, blocked, count, difference in calls:
         row = answered[month]
         assert Decimal(row["credits_charges"]).quantize(Decimal("0.01")) == charges
+        assert Decimal(row["reconciliation_difference"] or 0).quantize(Decimal("0.01")) == (difference or 0)
         assert int(float(row["blocked_calls"])) == blocked and int(float(row["calls"])) == count
     assert Decimal(answered["2024-03-01"]["overflow_minutes"]) > 1000
 
