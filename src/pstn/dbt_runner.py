@@ -20,12 +20,17 @@ from pstn.files import make_private_folder
 from pstn.settings import Settings, require_project
 
 
+def script_beside_interpreter(name: str) -> str | None:
+    """A console script installed in this interpreter's environment (dbt, mf), if there is one."""
+    return shutil.which(name, path=str(Path(sys.executable).parent))
+
+
 def dbt(settings: Settings, *arguments: str) -> int:
     """Run dbt from the project root with the committed profiles.yml and this run's paths."""
     require_project(settings.project_dir)
     # dbt's own script beside this interpreter, else dbt's module through it (an environment that
     # borrows its packages from another has no script of its own).
-    script = shutil.which("dbt", path=str(Path(sys.executable).parent))
+    script = script_beside_interpreter("dbt")
     executable = [script] if script else [sys.executable, "-m", "dbt.cli.main"]
     folders = [settings.warehouse.parent, settings.export_dir]
     if settings.target == "spark":
@@ -96,7 +101,7 @@ def metricflow(settings: Settings, *arguments: str) -> int:
     """MetricFlow's `mf` on the build warehouse, with the project's profile and this run's paths
     (the metrics are defined in models/semantic/)."""
     require_project(settings.project_dir)
-    script = shutil.which("mf", path=str(Path(sys.executable).parent))
+    script = script_beside_interpreter("mf")
     if not script:
         raise OperatorError("MetricFlow is not installed here (dbt-metricflow): run `make setup`")
     if settings.target != "duckdb":

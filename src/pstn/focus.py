@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pstn.publish import sql_identifier
+
 FOCUS_RELATION = "marts.fct_focus_charges"
 
 
@@ -18,7 +20,7 @@ def csv_cells(relation: str, con) -> str:
     columns = con.execute(f"select * from ({relation}) limit 0").description
     selected = []
     for name, kind, *_ in columns:
-        quoted = '"' + name.replace('"', '""') + '"'
+        quoted = sql_identifier(name)
         kind = str(kind).upper()
         if kind in ("VARCHAR", "STRING"):
             risky = f"left({quoted}, 1) in ('=', '+', '-', '@', chr(9), chr(13))"

@@ -20,11 +20,13 @@ PUBLISHED_SCHEMA = "marts"
 ALIAS = "pstn_publishing"
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A SQL string literal (DuckDB)."""
     return "'" + text.replace("'", "''") + "'"
 
 
-def _identifier(name: str) -> str:
+def sql_identifier(name: str) -> str:
+    """A quoted SQL identifier (DuckDB)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -50,12 +52,12 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable
         leftover.unlink(missing_ok=True)
     source = con.execute("select current_database()").fetchone()[0]
     published: list[tuple[str, int]] = []
-    con.execute(f"attach {_literal(str(temporary))} as {ALIAS}")
+    con.execute(f"attach {sql_literal(str(temporary))} as {ALIAS}")
     try:
         con.execute(f"create schema {ALIAS}.{PUBLISHED_SCHEMA}")
         for table in tables:
-            origin = f"{_identifier(source)}.{PUBLISHED_SCHEMA}.{_identifier(table)}"
-            copy = f"{ALIAS}.{PUBLISHED_SCHEMA}.{_identifier(table)}"
+            origin = f"{sql_identifier(source)}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}"
+            copy = f"{ALIAS}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}"
             con.execute(f"create table {copy} as select * from {origin}")
             published.append((table, con.execute(f"select count(*) from {copy}").fetchone()[0]))
             for (comment,) in con.execute(
@@ -63,13 +65,13 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable
                 " and comment is not null",
                 [source, PUBLISHED_SCHEMA, table],
             ).fetchall():
-                con.execute(f"comment on table {copy} is {_literal(comment)}")
+                con.execute(f"comment on table {copy} is {sql_literal(comment)}")
             for column, comment in con.execute(
                 "select column_name, comment from duckdb_columns() where database_name = ? and schema_name = ?"
                 " and table_name = ? and comment is not null",
                 [source, PUBLISHED_SCHEMA, table],
             ).fetchall():
-                con.execute(f"comment on column {copy}.{_identifier(column)} is {_literal(comment)}")
+                con.execute(f"comment on column {copy}.{sql_identifier(column)} is {sql_literal(comment)}")
         con.execute(f"checkpoint {ALIAS}")
     except BaseException:
         con.execute(f"detach {ALIAS}")

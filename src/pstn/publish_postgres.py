@@ -21,6 +21,7 @@ import duckdb
 import yaml
 
 from pstn.errors import OperatorError
+from pstn.publish import sql_identifier, sql_literal
 
 SCHEMA = "marts"
 LOADING = "marts__loading"
@@ -99,10 +100,6 @@ def grain_keys(project_dir: Path) -> dict[str, list[str]]:
     return keys
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def publish_to_postgres(
     warehouse: Path, url: str, project_dir: Path, reader_role: str | None = None
 ) -> PostgresPublish:
@@ -120,7 +117,7 @@ def publish_to_postgres(
         ).fetchall()
         columns = {
             table: source.execute(
-                "select column_name, data_type, comment, is_nullable from duckdb_columns() "
+                "select column_name, data_type, comment from duckdb_columns() "
                 "where schema_name = ? and table_name = ? order by column_index",
                 [SCHEMA, table],
             ).fetchall()
@@ -189,29 +186,28 @@ def _load_table(cursor, source, scratch: Path, table: str, comment, columns, key
     target = sql.Identifier(LOADING, table)
     definitions = [
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(postgres_type(data_type)))
-        for name, data_type, _, _ in columns
+        for name, data_type, _ in columns
     ]
     cursor.execute(sql.SQL("create table {} ({})").format(target, sql.SQL(", ").join(definitions)))
     # DuckDB writes the rows as CSV (a null unquoted and empty, an empty text quoted), which
     # PostgreSQL's COPY reads back exactly; timestamps are UTC and the session's zone is UTC.
     csv = scratch / f"{table}.csv"
     source.execute(
-        f"copy (select * from {SCHEMA}.{_quote(table)}) to '{str(csv).replace(chr(39), chr(39) * 2)}' "
-        "(format csv, header false)"
+        f"copy (select * from {SCHEMA}.{sql_identifier(table)}) to {sql_literal(str(csv))} (format csv, header false)"
     )
     with cursor.copy(sql.SQL("copy {} from stdin (format csv)").format(target)) as copy, csv.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             copy.write(chunk)
     csv.unlink()
     if key:
-        nullable = any(name in key and is_nullable for name, _, _, is_nullable in columns)
+        # A key column holding nulls cannot be a primary key: unique, with nulls equal, instead.
         cursor.execute(
             sql.SQL("select count(*) from {} where {}").format(
                 target,
                 sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(name)) for name in key),
             )
         )
-        constraint = "unique nulls not distinct" if nullable and cursor.fetchone()[0] else "primary key"
+        constraint = "unique nulls not distinct" if cursor.fetchone()[0] else "primary key"
         cursor.execute(
             sql.SQL("alter table {} add constraint {} " + constraint + " ({})").format(
                 target,
@@ -221,7 +217,7 @@ def _load_table(cursor, source, scratch: Path, table: str, comment, columns, key
         )
     if comment:
         cursor.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
-    for name, _, description, _ in columns:
+    for name, _, description in columns:
         if description:
             cursor.execute(
                 sql.SQL("comment on column {}.{} is {}").format(target, sql.Identifier(name), sql.Literal(description))

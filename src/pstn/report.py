@@ -154,7 +154,8 @@ class Report:
             self.month,
         )
         blocked = self.s.one(
-            "select sum(calls) as calls from rpt_monthly_blocked_calls where tenant_id = ? and billing_month = ?",
+            "select coalesce(sum(calls), 0) as calls from rpt_monthly_blocked_calls "
+            "where tenant_id = ? and billing_month = ?",
             tenant,
             self.month,
         )
@@ -183,7 +184,7 @@ class Report:
                 f"{charges['calls'] if charges else 0} calls (MCOPSTNPP)",
             )
         )
-        blocked_calls = blocked["calls"] if blocked and blocked["calls"] else 0
+        blocked_calls = blocked["calls"]
         cards.append(
             card("Blocked calls", str(blocked_calls), "no pool left and no credits", "warn" if blocked_calls else "")
         )

@@ -4,6 +4,7 @@ the Great Expectations project is shared per session (it only accumulates valida
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
 import zipfile
@@ -18,6 +19,13 @@ from pstn.quality import Validator
 from pstn.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at the moment of asking (for servers the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def pstn(env: dict, *args: str) -> subprocess.CompletedProcess:

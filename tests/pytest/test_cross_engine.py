@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import polars as pl
-from conftest import pstn
+from conftest import free_port, pstn
 
 import pytest
 from pstn.crosscheck import compare_exports
@@ -51,12 +50,6 @@ MARTS = {
     "rpt_pool_forecast",
     "fct_focus_charges",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(log: Path, words: str, process: subprocess.Popen, seconds: float = 120) -> None:

@@ -7,11 +7,9 @@ import os
 import site
 import subprocess
 import sys
-from pathlib import Path
 
 import duckdb
-
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT
 
 
 def test_an_installed_package_runs_from_any_folder(tmp_path):

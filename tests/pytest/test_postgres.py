@@ -6,7 +6,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -15,17 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-from conftest import pstn
+from conftest import free_port, pstn
 
 import pytest
 
 PASSWORD = "s3cret-Pa55"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def postgres_binary(name: str) -> str:
