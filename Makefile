@@ -21,7 +21,7 @@ FOCUS_PYTHON ?= $(call find_python,3.12)
 FOCUS_VENV := .venv-focus
 FOCUS_STAMP := $(FOCUS_VENV)/.installed-$(shell cat requirements-focus.lock | sha256sum | cut -c1-12)
 
-.PHONY: setup browser postgres focus-validator run test lint smoke load build sample nightly publish rollback report clean
+.PHONY: setup browser postgres focus-validator run test lint rules smoke load build sample nightly publish rollback report clean
 
 setup: $(STAMP)
 
@@ -89,8 +89,13 @@ lint: setup
 	$(BIN)/ruff check src tests scripts models
 	$(BIN)/ruff format --check src tests scripts models
 
+# The dbt project against dbt-project-evaluator's rules (exceptions: project_rules_exceptions.csv).
+rules: setup
+	$(BIN)/dbt parse --quiet
+	$(BIN)/python scripts/project_rules.py
+
 test: setup browser postgres focus-validator lint
-	$(BIN)/pytest tests/pytest
+	$(BIN)/pytest --durations=25 tests/pytest
 	$(MAKE) --no-print-directory smoke
 
 # For each of SMOKE_PYTHONS: a DuckDB-only virtualenv from the same lock, then the end-to-end
