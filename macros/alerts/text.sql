@@ -14,6 +14,12 @@
 {%- endmacro %}
 
 
+{% macro counted_text(expression, singular, plural) -%}
+    {#- A count with its noun: 1 -> '1 call', 1234 -> '1,234 calls'. -#}
+    concat({{ number_text(expression) }}, case when {{ expression }} = 1 then ' {{ singular }}' else ' {{ plural }}' end)
+{%- endmacro %}
+
+
 {% macro rounded_double(expression, decimals) -%}
     {#- Rounded half away from zero as a decimal first (both engines agree on that), so the
         formatting never meets a tie. -#}

@@ -1,10 +1,13 @@
-"""Closed sets the loader validates against. Countries and currencies come from the dbt seeds,
-so the loader and the models share one list."""
+"""Closed sets the loader validates against, and the rating settings Python reads. Countries and
+currencies come from the dbt seeds, the billing increment from dbt_project.yml, so the loader, the
+sample generator and the models share one statement of each."""
 
 from __future__ import annotations
 
 import csv
 from functools import cache
+
+import yaml
 
 from pstn.settings import PROJECT_ROOT
 
@@ -66,3 +69,11 @@ def country_codes() -> frozenset[str]:
 def currency_codes() -> frozenset[str]:
     """ISO 4217 codes (seeds/currencies.csv)."""
     return _seed_column("currencies.csv", "currency_code")
+
+
+@cache
+def billing_increment_seconds() -> int:
+    """Charged seconds are rounded up to this many before pricing (var billing_increment_seconds
+    in dbt_project.yml; a build may override it with --vars, the sample uses the project's)."""
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))
+    return int(project["vars"]["billing_increment_seconds"])

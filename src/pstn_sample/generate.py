@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pstn.reference import SEEDS
+from pstn.reference import SEEDS, billing_increment_seconds
 
 DEFAULT_USERS = 150
 DEFAULT_MONTHS = 6
@@ -155,7 +155,11 @@ class User:
 
 
 class RateCard:
-    """The sample rate card seed, for the export's own `Charge` column."""
+    """The export's own `Charge` column, as Microsoft states it: the rate card seed's row valid on
+    the day, billable minutes = seconds rounded up to the project's billing increment, times the
+    rate, plus the connection fee, to the cent. The generator stands in for Microsoft, so this is
+    the published rule stated independently of the models' SQL (int_calls_priced), from the same
+    seed and increment: the reconciliation mart then compares two statements, not one with itself."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], list[tuple[date, date | None, float, float]]] = {}
@@ -175,7 +179,8 @@ class RateCard:
     def price(self, country: str, number_type: str, day: date, seconds: int) -> float:
         for valid_from, valid_to, rate, fee in self.rows[(country, number_type)]:
             if valid_from <= day and (valid_to is None or day <= valid_to):
-                return round(math.ceil(seconds / 60) * rate + fee, 2)
+                increment = billing_increment_seconds()
+                return round(math.ceil(seconds / increment) * increment / 60 * rate + fee, 2)
         raise KeyError((country, number_type, day))
 
 

@@ -337,6 +337,9 @@ def test_the_alerts_mart_raises_each_condition_once(built):
         "select tenant_id, billing_month, count(*) from marts.fct_pstn_calls where is_blocked group by all",
     )
     assert set(alerts("blocked_calls")) == {f"blocked_calls|{t}|{m}|{n}" for t, m, n in blocked} and blocked
+    for t, m, n in blocked:
+        noun = "call" if n == 1 else "calls"
+        assert alerts("blocked_calls")[f"blocked_calls|{t}|{m}|{n}"].startswith(f"{n:,} {noun} of {t} in {str(m)[:7]} ")
     # A forecast only for a pool whose latest day still has minutes and a projected date.
     latest = query(
         root,
@@ -362,8 +365,16 @@ def test_the_alerts_mart_raises_each_condition_once(built):
     )
     rejected = alerts("data_quality", "rejected_input|")
     assert refused and set(rejected) == {f"rejected_input|{t}|{load}" for load, t, _, _ in refused}
+
+    def counted(n: int, noun: str) -> str:
+        return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
     for load, tenant, files, rows in refused:
-        assert f"rejected {files} files and quarantined {rows} rows" in rejected[f"rejected_input|{tenant}|{load}"]
+        parts = [f"rejected {counted(files, 'file')}"] * (files > 0) + [f"quarantined {counted(rows, 'row')}"] * (
+            rows > 0
+        )
+        expected = f" {' and '.join(parts)} (see marts.rpt_ingest_rejections)."
+        assert expected in rejected[f"rejected_input|{tenant}|{load}"]
 
 
 def test_the_metrics_are_the_marts_figures(built, tmp_path):

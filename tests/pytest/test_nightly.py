@@ -348,14 +348,14 @@ def test_webhook_down_or_slow_still_publishes_and_keeps_the_alert(site, webhook,
     assert result.returncode == 0, result.stderr[-3000:]
     assert call_count(site / "wh" / "warehouse.duckdb") > 0
     pending = site / "wh" / "nightly" / "webhook_pending.jsonl"
-    assert pending.exists() and "rejected 1 files" in pending.read_text()
+    assert pending.exists() and "rejected 1 file (see" in pending.read_text()
     assert "kept for the next run" in last_run(site)["facts"]["webhook"]
     # The endpoint is back: the next run delivers what was kept.
     Hook.status, Hook.delay, Hook.received = 200, 0.0, []
     again = run_nightly(site, PSTN_WEBHOOK_URL=url)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not pending.exists()
-    assert any("rejected 1 files" in message["text"] for message in Hook.received)
+    assert any("rejected 1 file (see" in message["text"] for message in Hook.received)
 
 
 def test_rollback_puts_the_previous_build_back(site):

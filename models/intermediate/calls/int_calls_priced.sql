@@ -9,11 +9,11 @@
    * Toll dial-in is `included` under a monthly Audio Conferencing licence; a pay-per-minute
      organizer's is charged (pay_per_minute).
    * Everything else is `out_of_scope`: kept, counted, not charged.
-   Price = rate card row valid on the billing day for (destination, number type); billable
-   minutes = charged seconds rounded up to var('billing_increment_seconds'); charge = minutes x
-   rate + connection fee, rounded to the cent. A chargeable call without a rate keeps a null
-   charge and fails assert_every_charged_call_has_a_rate, which names the destination. #}
-{%- set increment = var('billing_increment_seconds', 60) | int %}
+   Price = rate card row valid on the billing day for (destination, number type), applied by
+   macros/rating/pricing.sql: billable minutes = charged seconds rounded up to
+   var('billing_increment_seconds'); charge = minutes x rate + connection fee, to the cent. A
+   chargeable call without a rate keeps a null charge and fails
+   assert_every_charged_call_has_a_rate, which names the destination. #}
 with
 
 calls as (
@@ -100,10 +100,8 @@ calls_rated as (
         rate_card.rate_per_minute,
         rate_card.connection_fee as rate_connection_fee,
         rate_card.currency as rate_currency,
-        cast(ceil(calls_charged.charged_seconds / {{ increment }}.0) * {{ increment }} as {{ dbt.type_bigint() }})
-            as billable_seconds,
-        cast(ceil(calls_charged.pooled_seconds / {{ increment }}.0) * {{ increment }} as {{ dbt.type_bigint() }})
-            as pooled_billable_seconds
+        {{ billable_seconds('calls_charged.charged_seconds') }} as billable_seconds,
+        {{ billable_seconds('calls_charged.pooled_seconds') }} as pooled_billable_seconds
     from calls_charged
     left join rate_card
         on calls_charged.destination_country = rate_card.destination_country
@@ -131,13 +129,11 @@ final as (
         calls_in_minutes.*,
         case
             when charged_seconds > 0
-                then cast(round(billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2))
+                then {{ call_charge('billable_minutes', 'rate_per_minute', 'rate_connection_fee') }}
         end as charge_at_credit_rates,
         case
             when pooled_seconds > 0
-                then cast(
-                    round(pooled_billable_minutes * rate_per_minute + rate_connection_fee, 2) as decimal(18, 2)
-                )
+                then {{ call_charge('pooled_billable_minutes', 'rate_per_minute', 'rate_connection_fee') }}
         end as pooled_value_at_credit_rates,
         rated_capability = 'MCOPSTNPP' and charged_seconds > 0 and rate_per_minute is null as is_missing_rate
     from calls_in_minutes

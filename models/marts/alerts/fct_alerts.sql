@@ -96,7 +96,7 @@ blocked_alerts as (
         first_blocked_at as raised_at,
         concat('blocked_calls|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
             cast(blocked_calls as {{ dbt.type_string() }})) as alert_id,
-        concat(cast(blocked_calls as {{ dbt.type_string() }}), ' calls of ', tenant_id, ' in ',
+        concat({{ counted_text('blocked_calls', 'call', 'calls') }}, ' of ', tenant_id, ' in ',
             substr(cast(billing_month as {{ dbt.type_string() }}), 1, 7),
             ' needed Communications Credits the organizer did not hold (blocked).') as message
     from blocked_months
@@ -127,9 +127,14 @@ rejection_alerts as (
         concat('rejected_input|', tenant_id, '|', load_id) as alert_id,
         concat('The load of ', {{ minute_text('loaded_at') }}, ' UTC',
             case when tenant_id = '' then '' else concat(' (', tenant_id, ')') end,
-            ' rejected ', cast(rejected_files as {{ dbt.type_string() }}), ' files and quarantined ',
-            cast(rejected_rows as {{ dbt.type_string() }}),
-            ' rows (see marts.rpt_ingest_rejections).') as message
+            case
+                when rejected_files > 0 and rejected_rows > 0
+                    then concat(' rejected ', {{ counted_text('rejected_files', 'file', 'files') }},
+                        ' and quarantined ', {{ counted_text('rejected_rows', 'row', 'rows') }})
+                when rejected_files > 0 then concat(' rejected ', {{ counted_text('rejected_files', 'file', 'files') }})
+                else concat(' quarantined ', {{ counted_text('rejected_rows', 'row', 'rows') }})
+            end,
+            ' (see marts.rpt_ingest_rejections).') as message
     from rejected_loads
 
 ),
