@@ -2,7 +2,13 @@
     {#- Seconds of pool used at the start of each day, per (tenant, pool, month), from daily
         aggregates (`days_relation`: tenant_id, pool_capability, billing_month, day_of_month,
         capacity_seconds, demand_seconds). Day k+1 starts at u(k+1) = max(u(k), min(u(k) +
-        demand(k), capacity(k))), u(1) = 0: a walk of at most 31 steps over days, never over calls. -#}
+        demand(k), capacity(k))), u(1) = 0: a walk of at most 31 steps over days, never over calls.
+        Why not the credits ledger's fold (a list_reduce over each group's days, macros/credits):
+        the pool's state is one number over a month of at most 31 days, so the walk unrolls into
+        plain columns; folding it as a list instead gave the same figures but, measured on DuckDB
+        over synthetic months of 31 days, took 1.5 s against 0.5 s for 30,000 pool-months, 7.7 s
+        against 1.2 s for 100,000, and ran out of 18.8 GB at 300,000 where the unrolled walk took
+        3.6 s. The ledger cannot unroll: its days are unbounded and its state is a list of lots. -#}
     {{ return(adapter.dispatch('pool_used_at_day_start', 'teams_pstn')(days_relation)) }}
 {% endmacro %}
 
