@@ -148,7 +148,7 @@ def compare_with_duckdb(work: Path, env: dict[str, str], fresh: bool) -> bool:
     """Build the same archive on DuckDB (beside, not timed; `fresh`: from scratch, else on the
     earlier comparison build) and compare every mart both engines exported, value for value;
     print one line per mart."""
-    from pstn.crosscheck import compare_exports
+    from pstn.ops.crosscheck import compare_exports
 
     duck = work / "duckdb-check"
     if fresh:

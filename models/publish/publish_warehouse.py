@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pstn.publish import publish_marts
+from pstn.serve.warehouse import publish_marts
 
 
 def model(dbt, session):

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from pstn.dbt_runner import dbt
 from pstn.errors import OperatorError
+from pstn.ops.dbt_runner import dbt
 from pstn.settings import Settings, require_project
 
 
@@ -18,7 +18,7 @@ def _has_files(folder: Path) -> bool:
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
-    from pstn.loader import load
+    from pstn.ingest.loader import load
 
     require_project(settings.project_dir)  # the loader validates against the project's seeds
     if not settings.raw_dir.is_dir():
@@ -90,7 +90,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     """Run one read-only query against the published warehouse and print the result as a table."""
     import duckdb
 
-    from pstn.query import QueryRefused, read_only_query
+    from pstn.serve.query import QueryRefused, read_only_query
 
     try:
         con, result = read_only_query(settings.warehouse, args.sql)
@@ -108,7 +108,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_compare_exports(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 only when both folders hold the same marts with the same rows."""
-    from pstn.crosscheck import compare_exports
+    from pstn.ops.crosscheck import compare_exports
 
     results, missing = compare_exports(Path(args.left), Path(args.right))
     print(f"{'mart':<36} {'left':>13}  {'right':>13}")
@@ -122,14 +122,14 @@ def cmd_compare_exports(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nightly(settings: Settings, args: argparse.Namespace) -> int:
-    from pstn.nightly import Nightly
+    from pstn.ops.nightly import Nightly
 
     webhook = args.webhook_url or os.environ.get("PSTN_WEBHOOK_URL")
     return Nightly(settings, webhook_url=webhook, max_age_hours=args.max_age_hours).run()
 
 
 def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
-    from pstn.nightly import rollback
+    from pstn.ops.nightly import rollback
 
     return rollback(settings)
 
@@ -138,7 +138,7 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
     """Pull call records and today's licence snapshot from Microsoft Graph into the landing folder."""
     import dataclasses
 
-    from pstn.graph import Fetcher, FetchError, GraphConfig, parse_iso
+    from pstn.fetch.graph import Fetcher, FetchError, GraphConfig, parse_iso
 
     try:
         config = GraphConfig.from_env()
@@ -165,7 +165,7 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """Write the monthly HTML report from the marts' Parquet exports."""
-    from pstn.report import ReportError, parse_month, write_report
+    from pstn.report.monthly import ReportError, parse_month, write_report
 
     try:
         month = parse_month(args.month) if args.month else None
@@ -180,7 +180,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Check archive files against the SHA-256 their load recorded; exit 1 naming each mismatch."""
-    from pstn.archive import Archive
+    from pstn.ingest.archive import Archive
 
     archive = Archive(settings.archive_dir)
     recorded = archive.recorded_files()
@@ -212,7 +212,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
-    from pstn.archive import Archive
+    from pstn.ingest.archive import Archive
 
     print(json.dumps(Archive(settings.archive_dir).checksum(), indent=2))
     return 0
@@ -220,7 +220,7 @@ def cmd_checksum(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
     """Publish the marts of the published warehouse into PostgreSQL."""
-    from pstn.publish_postgres import publish_to_postgres
+    from pstn.serve.postgres import publish_to_postgres
 
     url = args.postgres or os.environ.get("PSTN_POSTGRES_URL")
     if not url:
@@ -232,7 +232,7 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
     """MetricFlow on the built marts: `pstn metrics query --metrics overflow_minutes --group-by metric_time__month`."""
-    from pstn.dbt_runner import metricflow
+    from pstn.ops.dbt_runner import metricflow
 
     return metricflow(settings, *(args.arguments or ["list", "metrics"]))
 
@@ -352,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure is one line on stderr and a non-zero exit; `--debug` adds
     the traceback of an unexpected one."""
-    from pstn.writer_lock import WriterBusy, report_busy, writer_lock
+    from pstn.ops.writer_lock import WriterBusy, report_busy, writer_lock
 
     args = parser().parse_args(argv)
     try:

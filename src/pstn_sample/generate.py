@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pstn.reference import SEEDS, billing_increment_seconds
+from pstn.ingest.reference import SEEDS, billing_increment_seconds
 
 DEFAULT_USERS = 150
 DEFAULT_MONTHS = 6

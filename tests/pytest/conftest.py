@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 
 import pytest
-from pstn.archive import Archive
-from pstn.loader import Loader, LoadReport
-from pstn.quality import Validator
+from pstn.ingest.archive import Archive
+from pstn.ingest.loader import Loader, LoadReport
+from pstn.ingest.quality import Validator
 from pstn.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 from conftest import admin_csv, admin_row
 
-from pstn import landing as landing_module
-from pstn.archive import SCHEMAS
+from pstn.ingest import landing as landing_module
+from pstn.ingest.archive import SCHEMAS
 
 
 def days(first: int, last: int) -> list[str]:
@@ -223,7 +223,7 @@ def test_quarantined_rows_of_the_same_bytes_under_two_tenants_have_two_ids(landi
 
 def test_a_long_load_says_how_far_it_got(landing, monkeypatch, capsys):
     """Every few seconds (here: every file) a line on stderr: files done of all, rows read."""
-    from pstn.loader import Loader, Progress
+    from pstn.ingest.loader import Loader, Progress
 
     monkeypatch.setattr(Progress, "INTERVAL", 0.0)
     landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))

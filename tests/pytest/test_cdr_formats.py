@@ -9,7 +9,7 @@ import polars as pl
 from conftest import ADMIN_HEADER, admin_csv, admin_row, zip_bytes
 
 import pytest
-from pstn.cdr import ADMIN_CENTER_COLUMNS
+from pstn.ingest.cdr import ADMIN_CENTER_COLUMNS
 
 
 def test_documented_export_is_typed(landing):

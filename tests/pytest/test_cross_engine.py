@@ -20,9 +20,9 @@ import polars as pl
 from conftest import free_port, pstn
 
 import pytest
-from pstn.crosscheck import compare_exports
-from pstn.loader import Loader
-from pstn.quality import Validator
+from pstn.ingest.loader import Loader
+from pstn.ingest.quality import Validator
+from pstn.ops.crosscheck import compare_exports
 from pstn.settings import Settings
 from pstn_sample.generate import SampleSpec, generate
 

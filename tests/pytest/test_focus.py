@@ -1,4 +1,4 @@
-"""The FOCUS export (marts.fct_focus_charges rendered by pstn.focus) conforms to FOCUS 1.2: the
+"""The FOCUS export (marts.fct_focus_charges rendered by pstn.serve.focus) conforms to FOCUS 1.2: the
 FinOps Foundation's own validator (`focus-validator`, pinned in requirements-focus.lock, in the
 Python 3.12 virtualenv .venv-focus that `make test` sets up) passes every rule it checks on the
 bundled sample and on a generated month, and the identities it does not check hold on every row:
@@ -17,7 +17,7 @@ import polars as pl
 from conftest import ROOT, pstn
 
 import pytest
-from pstn.focus import write_focus_export
+from pstn.serve.focus import write_focus_export
 from pstn_sample.generate import SampleSpec, generate
 
 FOCUS_PYTHON = ROOT / ".venv-focus" / "bin" / "python"

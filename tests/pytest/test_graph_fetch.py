@@ -20,7 +20,7 @@ from conftest import ROOT, admin_csv, admin_row, pstn
 from fake_graph import FakeGraph, Fault
 
 import pytest
-from pstn.graph import Fetcher, FetchError, GraphClient, GraphConfig, windows
+from pstn.fetch.graph import Fetcher, FetchError, GraphClient, GraphConfig, windows
 from pstn.settings import Settings
 from pstn_sample.generate import _graph_record
 

@@ -15,7 +15,7 @@ import polars as pl
 from conftest import ADMIN_HEADER, ROOT, admin_csv, admin_row
 
 import pytest
-from pstn.landing import Bounds
+from pstn.ingest.bounds import Bounds
 
 GIB = 1 << 30
 SECRET = "+49301234567 root:x:0:0:secret-canary"
@@ -244,7 +244,7 @@ def test_a_raised_bound_lets_a_wide_export_in(landing, monkeypatch):
 def test_a_json_document_over_its_bound_is_refused_as_it_streams(landing, monkeypatch):
     """A .json document is parsed whole, so it has a bound of its own (PSTN_MAX_JSON_BYTES), met
     while the file streams in: the loader never holds more of it than the bound."""
-    from pstn import landing as landing_module
+    from pstn.ingest import landing as landing_module
 
     monkeypatch.setenv("PSTN_MAX_JSON_BYTES", "100000")
     held = []

@@ -17,7 +17,7 @@ import polars as pl
 from conftest import pstn
 
 import pytest
-from pstn.crosscheck import compare_exports
+from pstn.ops.crosscheck import compare_exports
 
 ROOT = Path(__file__).resolve().parents[2]
 

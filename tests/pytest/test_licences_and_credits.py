@@ -9,7 +9,7 @@ from decimal import Decimal
 import polars as pl
 
 import pytest
-from pstn.licences import USER_COLUMNS
+from pstn.ingest.licences import USER_COLUMNS
 
 USERS_CSV = (
     "user_id,user_principal_name,display_name,usage_location,department,sku_part_numbers,dial_out_policy\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pstn import mart_checks
+from pstn.ops import mart_checks
 
 
 def test_gate_reads_the_latest_rated_rows_and_caps_them(tmp_path):

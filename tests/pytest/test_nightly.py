@@ -22,9 +22,9 @@ from typing import ClassVar
 import duckdb
 
 import pytest
-from pstn.crosscheck import compare_exports
+from pstn.ops.crosscheck import compare_exports
+from pstn.ops.writer_lock import writer_lock
 from pstn.settings import Settings
-from pstn.writer_lock import writer_lock
 from pstn_sample.generate import SampleSpec, generate
 
 ROOT = Path(__file__).resolve().parents[2]

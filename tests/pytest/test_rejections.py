@@ -7,7 +7,7 @@ import polars as pl
 from conftest import ADMIN_HEADER, admin_csv, admin_row, zip_bytes
 
 import pytest
-from pstn import loader as loader_module
+from pstn.ingest import loader as loader_module
 
 ROW_CASES = {
     "bad timestamp": (admin_row("r1", **{"Start Time": "yesterday"}), "start_at 'yesterday' is not an ISO 8601"),
@@ -136,7 +136,7 @@ def test_large_batches_quarantine_the_same_rows_for_the_same_reasons(tmp_path, v
     quarantine must be the one a full GX validation gives (here with a threshold of 8 rows)."""
     from conftest import Landing
 
-    from pstn.quality import Validator
+    from pstn.ingest.quality import Validator
 
     rows = [admin_row(f"ok{i}", start=f"2024-01-{10 + i % 9:02d}T10:00:00Z") for i in range(30)]
     rows += [ROW_CASES[case][0] for case in sorted(ROW_CASES)]
@@ -161,7 +161,7 @@ def test_a_row_great_expectations_rejects_but_the_rules_keep_stops_the_load(tmp_
     file, line and expectation, and nothing of it becomes visible."""
     from conftest import Landing
 
-    from pstn.quality import ValidationDisagreement
+    from pstn.ingest.quality import ValidationDisagreement
 
     landing = Landing(tmp_path, validator)
     landing.write("cdr/calls.csv", admin_csv(admin_row("ok1"), ROW_CASES["unknown capability"][0]))

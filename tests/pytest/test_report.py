@@ -189,7 +189,7 @@ def test_a_month_without_data_or_a_bad_month_is_a_clear_error(reports):
 
 def test_no_exports_or_no_pool_month_is_a_report_error_not_a_crash(tmp_path):
     """The nightly skips the report on a new installation (ReportError) instead of failing."""
-    from pstn.report import MARTS, OPTIONAL, ReportError, write_report
+    from pstn.report.monthly import MARTS, OPTIONAL, ReportError, write_report
 
     with pytest.raises(ReportError, match="no Parquet export of fct_pool_consumption_daily"):
         write_report(tmp_path / "exports", None)

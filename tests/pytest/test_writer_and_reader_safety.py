@@ -19,9 +19,9 @@ import duckdb
 from conftest import ROOT, pstn
 
 import pytest
-from pstn.archive import SCHEMAS, Archive
+from pstn.ingest.archive import SCHEMAS, Archive
+from pstn.ops.writer_lock import writer_lock
 from pstn.settings import Settings
-from pstn.writer_lock import writer_lock
 from pstn_sample.generate import SampleSpec, generate
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pstn.quality import expectation_columns, quiet_gx
+from pstn.ingest.quality import expectation_columns, quiet_gx
 from pstn.settings import PROJECT_ROOT
 
 

@@ -21,7 +21,7 @@ import duckdb
 import yaml
 
 from pstn.errors import OperatorError
-from pstn.publish import sql_identifier, sql_literal
+from pstn.serve.warehouse import sql_identifier, sql_literal
 
 SCHEMA = "marts"
 LOADING = "marts__loading"

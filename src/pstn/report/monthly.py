@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pstn.charts import Rule, Series, bar_chart, hbar_chart, line_chart, number
+from pstn.report.charts import Rule, Series, bar_chart, hbar_chart, line_chart, number
 
 MARTS = (
     "fct_pool_consumption_daily",

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import polars as pl
 
-from pstn import parse
-from pstn.rawfile import (
+from pstn.ingest import parse
+from pstn.ingest.rawfile import (
     Column,
     FileRejected,
     decode_text,

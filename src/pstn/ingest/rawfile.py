@@ -16,6 +16,8 @@ from decimal import Decimal
 
 import polars as pl
 
+from pstn.ingest.bounds import current_bounds
+
 LINE = "_line"
 RAW = "_raw"
 # What the bounded reader leaves in place of a line over the line bound (followed by its length).
@@ -94,8 +96,6 @@ def read_csv_strings(text: str | bytes) -> pl.DataFrame:
     header with more columns than the bound rejects the file; rows over the line or field bound,
     or holding control characters, carry their reason in `_ragged` (see `bound_problems`).
     """
-    from pstn.landing import current_bounds
-
     bounds = current_bounds()
     head = text[: text.find(b"\n" if isinstance(text, bytes) else "\n")] if text else text
     columns = head.count(b"," if isinstance(head, bytes) else ",") + 1
@@ -124,8 +124,6 @@ def read_csv_strings(text: str | bytes) -> pl.DataFrame:
 def cut_oversized(columns: list[str]) -> list[pl.Expr]:
     """Fields over the field bound, cut to a few hundred characters: the row is quarantined for
     it already, and nothing after this point should copy the whole value around."""
-    from pstn.landing import current_bounds
-
     limit = current_bounds().max_field_bytes
     return [
         pl.when(pl.col(c).str.len_bytes() > limit)
@@ -140,8 +138,6 @@ def bound_problems(first: str | None, columns: list[str], other: pl.Expr | None 
     """`_ragged`: why a row of string `columns` cannot be kept, or null. A line the bounded reader
     cut out (its first field holds the marker), a field over the field bound, a control character;
     `other` adds a reason of the caller's."""
-    from pstn.landing import current_bounds
-
     bounds = current_bounds()
     reasons = []
     if first is not None:
@@ -184,8 +180,6 @@ def oversized_line_reason(line: str) -> str | None:
     """The reason for a line the bounded reader cut out, or None for any other line."""
     if not line.startswith(OVERSIZED_LINE):
         return None
-    from pstn.landing import current_bounds
-
     return f"line of {line[len(OVERSIZED_LINE) :]} bytes is {current_bounds().over('max_line_bytes')}"
 
 
@@ -234,7 +228,7 @@ def records_frame(
     lines: list[int] = []
     raws: list[str] = []
     issues: list[str | None] = []
-    from pstn.redact import cut
+    from pstn.ingest.redact import cut
 
     for line, item in records:
         lines.append(line)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pstn.publish import sql_identifier
+from pstn.serve.warehouse import sql_identifier
 
 FOCUS_RELATION = "marts.fct_focus_charges"
 

@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from pstn.files import make_private_folder, write_text_atomically
-from pstn.parse import MONEY
+from pstn.ingest.parse import MONEY
 
 LOAD = {
     "tenant_id": pl.String,
@@ -122,7 +122,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "record_key": pl.String,
         "reasons": pl.String,
         "raw_record": pl.String,
-        # The record with its personal values as tokens, and those values (pstn.redact).
+        # The record with its personal values as tokens, and those values (pstn.ingest.redact).
         "raw_record_masked": pl.String,
         "user_id": pl.String,
         "user_principal_name": pl.String,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pstn import reference
-from pstn.rawfile import LINE
+from pstn.ingest import reference
+from pstn.ingest.rawfile import LINE
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 

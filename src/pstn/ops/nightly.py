@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pstn.dbt_runner import dbt
 from pstn.files import write_text_atomically
-from pstn.publish import fsync_path
+from pstn.ops.dbt_runner import dbt
+from pstn.serve.warehouse import fsync_path
 from pstn.settings import Settings
 
 EXIT_OK = 0
@@ -181,7 +181,7 @@ class Nightly:
         """Yesterday's call records and today's licence snapshot from Graph, into the landing
         folder. A fetch that fails stops the night with its message (e.g. the permission the
         app registration lacks): building on stale data silently would be worse."""
-        from pstn.graph import Fetcher, FetchError, GraphConfig
+        from pstn.fetch.graph import Fetcher, FetchError, GraphConfig
 
         try:
             config = GraphConfig.from_env()
@@ -205,7 +205,7 @@ class Nightly:
             raise NightlyError(f"landing folder {raw} cannot be read: {exc}") from exc
 
     def _load(self) -> None:
-        from pstn.loader import load
+        from pstn.ingest.loader import load
 
         try:
             report = load(self.settings)
@@ -224,7 +224,7 @@ class Nightly:
         """Before the load and the build read the archive: every file written since it was last verified, and
         a rotating share so that each file is read at least monthly, must match the SHA-256 its
         load recorded. A damaged file stops the night; the published data stay as they were."""
-        from pstn.archive import Archive
+        from pstn.ingest.archive import Archive
 
         archive = Archive(self.settings.archive_dir)
         due = archive.due_for_verification()
@@ -316,7 +316,7 @@ class Nightly:
         }
 
     def _validate_marts(self) -> None:
-        from pstn.mart_checks import validate_marts
+        from pstn.ops.mart_checks import validate_marts
 
         problems = validate_marts(self.paths.candidate_published)
         self.summary.facts["mart_expectations_failed"] = len(problems)
@@ -324,14 +324,14 @@ class Nightly:
             raise NightlyError("Great Expectations found problems in the marts: " + "; ".join(problems[:10]))
 
     def _focus_export(self) -> None:
-        from pstn.focus import write_focus_export
+        from pstn.serve.focus import write_focus_export
 
         rows = write_focus_export(self.paths.candidate_published, self.paths.candidate_exports / "focus")
         self.summary.facts["focus_rows"] = rows
 
     def _report(self) -> None:
         """The month's HTML report, published with the exports (exports/report/)."""
-        from pstn.report import ReportError, write_report
+        from pstn.report.monthly import ReportError, write_report
 
         try:
             path = write_report(self.paths.candidate_exports, self.paths.candidate_exports / "report")
@@ -370,7 +370,7 @@ class Nightly:
         """The published marts into PostgreSQL too ($PSTN_POSTGRES_URL): readers there see the
         previous night's or this one's, whole; a failure leaves the previous one and fails the run."""
         from pstn.errors import OperatorError
-        from pstn.publish_postgres import publish_to_postgres
+        from pstn.serve.postgres import publish_to_postgres
 
         try:
             report = publish_to_postgres(
@@ -441,7 +441,7 @@ class Nightly:
         )
         if not pending:
             return "nothing to send"
-        from pstn.webhook import post_alerts
+        from pstn.ops.webhook import post_alerts
 
         undelivered = post_alerts(self.webhook_url, pending)
         if undelivered:

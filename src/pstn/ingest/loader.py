@@ -1,7 +1,7 @@
 """Reads every file under the landing folder into the archive.
 
 Per file (or zip member): skip it when its SHA-256 was loaded before; read it within the landing
-folder's bounds (`pstn.landing`: links, special files and hidden names are listed, never read);
+folder's bounds (`pstn.ingest.landing`: links, special files and hidden names are listed, never read);
 parse it (a file that cannot be read is recorded as rejected with its reason and never stops the
 others); drop rows repeated verbatim; validate the batch with Great Expectations; quarantine
 failing rows with file, line and reason; for calls, skip rows identical to the archived version
@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from pstn import cdr, credits, licences, redact
-from pstn.archive import SCHEMAS, Archive, conform, sha256
-from pstn.landing import (
+from pstn.ingest import cdr, credits, licences, redact
+from pstn.ingest.archive import SCHEMAS, Archive, conform, sha256
+from pstn.ingest.bounds import Bounds
+from pstn.ingest.landing import (
     DEFAULT_TENANT,
-    Bounds,
     LandedFile,
     discover,
     hash_file,
@@ -36,9 +36,9 @@ from pstn.landing import (
     zip_members,
     zip_parameters,
 )
-from pstn.parse import REASONS
-from pstn.quality import Validator
-from pstn.rawfile import LINE, RAW, FileRejected
+from pstn.ingest.parse import REASONS
+from pstn.ingest.quality import Validator
+from pstn.ingest.rawfile import LINE, RAW, FileRejected
 from pstn.settings import Settings
 
 # Columns that identify a record within its dataset (staging keeps the newest version per key).
@@ -541,7 +541,7 @@ class Loader:
 
     def _quarantine(self, dataset: str, rejected: pl.DataFrame) -> pl.DataFrame:
         """Rejected rows with their reasons and raw record, cut to its bound, and the record's
-        template for the public rejections mart (`pstn.redact`)."""
+        template for the public rejections mart (`pstn.ingest.redact`)."""
         key = [c for c in KEYS[dataset] if c in rejected.columns]
         record_key = pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|", ignore_nulls=True)
         raw = pl.col(RAW).struct.json_encode() if rejected.schema[RAW] == pl.Struct else pl.col(RAW)

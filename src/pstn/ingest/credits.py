@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pstn import parse
-from pstn.rawfile import (
+from pstn.ingest import parse
+from pstn.ingest.rawfile import (
     Column,
     FileRejected,
     decode_text,

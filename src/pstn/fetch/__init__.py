@@ -1,0 +1,1 @@
+"""Fetching call records and licences from Microsoft Graph into the landing folder."""

@@ -1,0 +1,1 @@
+"""Running the pipeline: dbt invocation, the nightly job, its gates and webhooks, the writer lock."""
