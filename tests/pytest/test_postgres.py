@@ -260,3 +260,55 @@ def test_the_nightly_publishes_to_postgres_when_the_url_is_set(server, sites):
     expected = figures_in_duckdb(large["PSTN_WAREHOUSE"])
     assert summary["facts"]["postgres_rows"] == sum(figures[0] for figures in expected.values())
     assert figures_in_postgres(server, expected) == expected
+
+
+def test_a_publish_after_an_incremental_build_replaces_only_the_rerated_months(server, tmp_path):
+    """Late calls for one month, an incremental build, a second publish: the call-level facts get
+    that month replaced and every other month's rows are left as they were (same row versions);
+    the database then holds exactly what the warehouse does."""
+    import psycopg
+
+    env = sample_site(tmp_path, 3000, 3)
+    first = pstn(env, "publish", "--postgres", server)
+    assert first.returncode == 0, first.stderr[-3000:]
+    with duckdb.connect(env["PSTN_WAREHOUSE"], read_only=True) as con:
+        months = [
+            m
+            for (m,) in con.execute(
+                "select distinct billing_month from marts.fct_pstn_calls where tenant_id = 'default' order by 1"
+            ).fetchall()
+        ]
+        held = con.execute("select count(distinct (tenant_id, billing_month)) from marts.fct_pstn_calls").fetchone()[0]
+    assert len(months) >= 2
+    late, kept = months[-1], months[0]
+
+    def row_versions(month) -> set:
+        with psycopg.connect(server) as con:
+            return set(
+                con.execute(
+                    "select usage_id, xmin::text from marts.fct_pstn_calls "
+                    "where tenant_id = 'default' and billing_month = %s",
+                    [month],
+                ).fetchall()
+            )
+
+    kept_before = row_versions(kept)
+    day = f"{late:%Y-%m}-20"
+    header = "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,Currency\n"
+    rows = [
+        f"late-{i},user_out,{day}T10:{i:02d}:00Z,{day}T10:{i:02d}:30Z,30,nobody,United States,USD" for i in range(3)
+    ]
+    (Path(env["PSTN_RAW_DIR"]) / "cdr" / "late.csv").write_text(header + "\n".join(rows) + "\n")  # tenant default
+    rebuilt = pstn(env, "run")
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+
+    second = pstn(env, "publish", "--postgres", server)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"fct_pstn_calls: 1 of {held} months replaced" in second.stdout, second.stdout
+    assert row_versions(kept) == kept_before and kept_before  # untouched rows were not rewritten
+    assert len(row_versions(late)) > 0
+    expected = figures_in_duckdb(env["PSTN_WAREHOUSE"])
+    assert figures_in_postgres(server, expected) == expected
+    # A third publish with nothing re-rated copies nothing.
+    third = pstn(env, "publish", "--postgres", server)
+    assert "fct_pstn_calls: 0 of" in third.stdout and figures_in_postgres(server, expected) == expected

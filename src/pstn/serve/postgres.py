@@ -4,10 +4,18 @@ Import and DirectQuery, Tableau, Superset, Metabase, Excel).
 Every table of the published DuckDB warehouse's schema `marts` goes into schema `marts` of the
 target database: same table and column names, exact types (numeric money, date, timestamptz in
 UTC, bigint, boolean), the grain key as primary key (a unique constraint treating nulls as equal
-where a key column may be null), and every table and column described with COMMENT ON. The tables
-are loaded into a schema beside (`marts__loading`) and swapped in by renaming schemas in the same
-transaction, so a reader sees the previous publish or the new one, never a mix; a failed publish
-rolls back and leaves the previous one untouched. A password in the URL is never printed.
+where a key column may be null), and every table and column described with COMMENT ON.
+
+The whole publish is one transaction, so a reader sees the previous publish or the new one, never
+a mix, and a failed publish rolls back leaving the previous one untouched. Within it:
+- a call-level fact re-rated by month (columns tenant_id, billing_month and rated_at) that the
+  database already holds with the same columns and key has only its changed months replaced: a
+  (tenant, month) whose newest rated_at or row count differs from what the last publish recorded
+  in schema `pstn_publish`, or that is gone from the warehouse. The cost follows the re-rated
+  months, not the history. More than half the rows changed: the table is replaced whole.
+- every other table is loaded into a schema beside (`marts__loading`), then moved into `marts` in
+  place of the old one.
+A password in the URL is never printed.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from pstn.serve.warehouse import sql_identifier, sql_literal
 
 SCHEMA = "marts"
 LOADING = "marts__loading"
-PREVIOUS = "marts__previous"
+# What the last publish recorded: each table's column signature and each month's stamp.
+STATE = "pstn_publish"
+MONTHLY_COLUMNS = ("tenant_id", "billing_month", "rated_at")
 
 # DuckDB type (prefix) -> PostgreSQL type; DECIMAL keeps its precision and scale.
 TYPES = {
@@ -47,11 +57,16 @@ TYPES = {
 class PostgresPublish:
     target: str
     tables: dict[str, int] = field(default_factory=dict)
+    # Tables replaced month by month: (months replaced, months held, rows copied).
+    monthly: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def summary(self) -> str:
         rows = sum(self.tables.values())
-        return f"published {len(self.tables)} tables ({rows:,} rows) to {self.target} in {self.seconds:.1f} s"
+        lines = [f"published {len(self.tables)} tables ({rows:,} rows) to {self.target} in {self.seconds:.1f} s"]
+        for table, (replaced, held, copied) in sorted(self.monthly.items()):
+            lines.append(f"  {table}: {replaced} of {held} months replaced ({copied:,} rows copied), the rest kept")
+        return "\n".join(lines)
 
 
 def safe_target(url: str) -> str:
@@ -134,40 +149,42 @@ def publish_to_postgres(
             with connection, tempfile.TemporaryDirectory(prefix="pstn-pg-") as scratch:
                 cursor = connection.cursor()
                 cursor.execute("set local time zone 'UTC'")
-                cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(LOADING)))
-                cursor.execute(sql.SQL("create schema {}").format(sql.Identifier(LOADING)))
+                _prepare_schemas(cursor)
                 for table, comment in tables:
-                    report.tables[table] = _load_table(
-                        cursor, source, Path(scratch), table, comment, columns[table], keys.get(table)
-                    )
+                    definition = columns[table]
+                    signature = _signature(definition, keys.get(table))
+                    months = _month_stamps(source, table, definition)
+                    changed = _changed_months(cursor, table, signature, months)
+                    if changed is not None:
+                        copied = _replace_months(cursor, source, Path(scratch), table, changed)
+                        _describe(cursor, sql.Identifier(SCHEMA, table), comment, definition)
+                        report.tables[table] = sum(count for _, count in months.values())
+                        report.monthly[table] = (len(changed), len(months), copied)
+                    else:
+                        report.tables[table] = _load_table(
+                            cursor, source, Path(scratch), table, comment, definition, keys.get(table)
+                        )
+                        # The swap: readers see the old table until this transaction commits.
+                        cursor.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier(SCHEMA, table)))
+                        cursor.execute(
+                            sql.SQL("alter table {} set schema {}").format(
+                                sql.Identifier(LOADING, table), sql.Identifier(SCHEMA)
+                            )
+                        )
+                    _record(cursor, table, signature, months)
+                _drop_tables_not_published(cursor, [table for table, _ in tables])
+                cursor.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(LOADING)))
                 if reader_role:
                     cursor.execute(
                         sql.SQL("grant usage on schema {} to {}").format(
-                            sql.Identifier(LOADING), sql.Identifier(reader_role)
+                            sql.Identifier(SCHEMA), sql.Identifier(reader_role)
                         )
                     )
                     cursor.execute(
                         sql.SQL("grant select on all tables in schema {} to {}").format(
-                            sql.Identifier(LOADING), sql.Identifier(reader_role)
+                            sql.Identifier(SCHEMA), sql.Identifier(reader_role)
                         )
                     )
-                # The swap: readers see the old schema until this transaction commits.
-                cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(PREVIOUS)))
-                cursor.execute("select 1 from pg_namespace where nspname = %s", [SCHEMA])
-                if cursor.fetchone():
-                    cursor.execute(
-                        sql.SQL("alter schema {} rename to {}").format(sql.Identifier(SCHEMA), sql.Identifier(PREVIOUS))
-                    )
-                cursor.execute(
-                    sql.SQL("alter schema {} rename to {}").format(sql.Identifier(LOADING), sql.Identifier(SCHEMA))
-                )
-                cursor.execute(
-                    sql.SQL("comment on schema {} is {}").format(
-                        sql.Identifier(SCHEMA),
-                        sql.Literal("Teams PSTN pool and charge marts, published by pstn publish --postgres."),
-                    )
-                )
-                cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(PREVIOUS)))
         except psycopg.Error as error:
             reason = (str(error).strip().splitlines() or ["unknown error"])[0]
             raise OperatorError(
@@ -180,6 +197,161 @@ def publish_to_postgres(
     return report
 
 
+def _prepare_schemas(cursor) -> None:
+    from psycopg import sql
+
+    cursor.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(SCHEMA)))
+    cursor.execute(
+        sql.SQL("comment on schema {} is {}").format(
+            sql.Identifier(SCHEMA),
+            sql.Literal("Teams PSTN pool and charge marts, published by pstn publish --postgres."),
+        )
+    )
+    cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(LOADING)))
+    cursor.execute(sql.SQL("create schema {}").format(sql.Identifier(LOADING)))
+    cursor.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(STATE)))
+    cursor.execute(
+        sql.SQL(
+            "create table if not exists {} (table_name text primary key, signature text not null, "
+            "published_at timestamptz not null)"
+        ).format(sql.Identifier(STATE, "published_tables"))
+    )
+    cursor.execute(
+        sql.SQL(
+            "create table if not exists {} (table_name text, tenant_id text, billing_month date, "
+            "rated_at text, row_count bigint, primary key (table_name, tenant_id, billing_month))"
+        ).format(sql.Identifier(STATE, "published_months"))
+    )
+
+
+def _signature(columns, key) -> str:
+    """The table's shape as PostgreSQL holds it: column names and types, and the key."""
+    return ";".join(f"{name} {postgres_type(data_type)}" for name, data_type, _ in columns) + f"|{key}"
+
+
+def _month_stamps(source, table: str, columns) -> dict[tuple[str, object], tuple[object, int]]:
+    """(tenant, month) -> (newest rated_at, rows) of a table re-rated by month; {} for others."""
+    if not set(MONTHLY_COLUMNS) <= {name for name, _, _ in columns}:
+        return {}
+    rows = source.execute(
+        "select tenant_id, billing_month, cast(max(rated_at) as varchar), count(*) "
+        f"from {SCHEMA}.{sql_identifier(table)} group by tenant_id, billing_month"
+    ).fetchall()
+    return {(tenant, month): (rated_at, count) for tenant, month, rated_at, count in rows}
+
+
+def _changed_months(cursor, table: str, signature: str, months: dict) -> list[tuple[str, object]] | None:
+    """The (tenant, month) pairs to replace, or None when the table is to be replaced whole: it is
+    not re-rated by month, the database does not hold it as last published, or most rows changed."""
+    from psycopg import sql
+
+    if not months:
+        return None
+    cursor.execute(
+        sql.SQL("select signature from {} where table_name = %s").format(sql.Identifier(STATE, "published_tables")),
+        [table],
+    )
+    recorded = cursor.fetchone()
+    cursor.execute("select to_regclass(%s) is not null", [f"{SCHEMA}.{table}"])
+    if not recorded or recorded[0] != signature or not cursor.fetchone()[0]:
+        return None
+    cursor.execute(
+        sql.SQL("select tenant_id, billing_month, rated_at, row_count from {} where table_name = %s").format(
+            sql.Identifier(STATE, "published_months")
+        ),
+        [table],
+    )
+    held = {(tenant, month): (rated_at, count) for tenant, month, rated_at, count in cursor.fetchall()}
+    changed = sorted({key for key, stamp in months.items() if held.get(key) != stamp} | (set(held) - set(months)))
+    changed_rows = sum(months.get(key, (None, 0))[1] for key in changed)
+    if changed_rows * 2 > sum(count for _, count in months.values()):
+        return None
+    return changed
+
+
+def _replace_months(cursor, source, scratch: Path, table: str, changed: list[tuple[str, object]]) -> int:
+    """Delete the changed months' rows and copy the warehouse's rows of those months in their place."""
+    from psycopg import sql
+
+    if not changed:
+        return 0
+    tenants = [tenant for tenant, _ in changed]
+    months = [month for _, month in changed]
+    cursor.execute(
+        sql.SQL(
+            "delete from {} where (tenant_id, billing_month) in (select * from unnest(%s::text[], %s::date[]))"
+        ).format(sql.Identifier(SCHEMA, table)),
+        [tenants, months],
+    )
+    pairs = ", ".join(f"({sql_literal(tenant)}, date {sql_literal(str(month))})" for tenant, month in changed)
+    return _copy_rows(
+        cursor,
+        source,
+        scratch,
+        table,
+        f"select published.* from {SCHEMA}.{sql_identifier(table)} as published semi join "
+        f"(values {pairs}) as changed (tenant_id, billing_month) using (tenant_id, billing_month)",
+        sql.Identifier(SCHEMA, table),
+    )
+
+
+def _record(cursor, table: str, signature: str, months: dict) -> None:
+    from psycopg import sql
+
+    published_tables = sql.Identifier(STATE, "published_tables")
+    published_months = sql.Identifier(STATE, "published_months")
+    cursor.execute(sql.SQL("delete from {} where table_name = %s").format(published_tables), [table])
+    cursor.execute(sql.SQL("delete from {} where table_name = %s").format(published_months), [table])
+    if not months:
+        return
+    cursor.execute(sql.SQL("insert into {} values (%s, %s, now())").format(published_tables), [table, signature])
+    cursor.executemany(
+        sql.SQL("insert into {} values (%s, %s, %s, %s, %s)").format(published_months),
+        [(table, tenant, month, rated_at, count) for (tenant, month), (rated_at, count) in months.items()],
+    )
+
+
+def _drop_tables_not_published(cursor, tables: list[str]) -> None:
+    """A table the warehouse no longer holds leaves `marts` too."""
+    from psycopg import sql
+
+    cursor.execute("select tablename from pg_tables where schemaname = %s", [SCHEMA])
+    for (name,) in cursor.fetchall():
+        if name not in tables:
+            cursor.execute(sql.SQL("drop table {} cascade").format(sql.Identifier(SCHEMA, name)))
+            cursor.execute(
+                sql.SQL("delete from {} where table_name = %s").format(sql.Identifier(STATE, "published_tables")),
+                [name],
+            )
+
+
+def _copy_rows(cursor, source, scratch: Path, table: str, query: str, target) -> int:
+    """COPY the rows of a DuckDB query into a PostgreSQL table; the number of rows copied."""
+    from psycopg import sql
+
+    # DuckDB writes the rows as CSV (a null unquoted and empty, an empty text quoted), which
+    # PostgreSQL's COPY reads back exactly; timestamps are UTC and the session's zone is UTC.
+    csv = scratch / f"{table}.csv"
+    source.execute(f"copy ({query}) to {sql_literal(str(csv))} (format csv, header false)")
+    with cursor.copy(sql.SQL("copy {} from stdin (format csv)").format(target)) as copy, csv.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            copy.write(chunk)
+    csv.unlink()
+    return cursor.rowcount
+
+
+def _describe(cursor, target, comment, columns) -> None:
+    from psycopg import sql
+
+    if comment:
+        cursor.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
+    for name, _, description in columns:
+        if description:
+            cursor.execute(
+                sql.SQL("comment on column {}.{} is {}").format(target, sql.Identifier(name), sql.Literal(description))
+            )
+
+
 def _load_table(cursor, source, scratch: Path, table: str, comment, columns, key) -> int:
     from psycopg import sql
 
@@ -189,16 +361,7 @@ def _load_table(cursor, source, scratch: Path, table: str, comment, columns, key
         for name, data_type, _ in columns
     ]
     cursor.execute(sql.SQL("create table {} ({})").format(target, sql.SQL(", ").join(definitions)))
-    # DuckDB writes the rows as CSV (a null unquoted and empty, an empty text quoted), which
-    # PostgreSQL's COPY reads back exactly; timestamps are UTC and the session's zone is UTC.
-    csv = scratch / f"{table}.csv"
-    source.execute(
-        f"copy (select * from {SCHEMA}.{sql_identifier(table)}) to {sql_literal(str(csv))} (format csv, header false)"
-    )
-    with cursor.copy(sql.SQL("copy {} from stdin (format csv)").format(target)) as copy, csv.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            copy.write(chunk)
-    csv.unlink()
+    rows = _copy_rows(cursor, source, scratch, table, f"select * from {SCHEMA}.{sql_identifier(table)}", target)
     if key:
         # A key column holding nulls cannot be a primary key: unique, with nulls equal, instead.
         cursor.execute(
@@ -215,15 +378,8 @@ def _load_table(cursor, source, scratch: Path, table: str, comment, columns, key
                 sql.SQL(", ").join(sql.Identifier(name) for name in key),
             )
         )
-    if comment:
-        cursor.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
-    for name, _, description in columns:
-        if description:
-            cursor.execute(
-                sql.SQL("comment on column {}.{} is {}").format(target, sql.Identifier(name), sql.Literal(description))
-            )
-    cursor.execute(sql.SQL("select count(*) from {}").format(target))
-    return cursor.fetchone()[0]
+    _describe(cursor, target, comment, columns)
+    return rows
 
 
 def _without_secrets(text: str, url: str) -> str:
