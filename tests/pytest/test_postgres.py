@@ -312,3 +312,41 @@ def test_a_publish_after_an_incremental_build_replaces_only_the_rerated_months(s
     # A third publish with nothing re-rated copies nothing.
     third = pstn(env, "publish", "--postgres", server)
     assert "fct_pstn_calls: 0 of" in third.stdout and figures_in_postgres(server, expected) == expected
+
+
+def test_the_documented_roles_publish_and_read_only(server, sites):
+    """The role recipe of docs/bi.md, run as written on database `teams`: the publisher role
+    (no superuser) publishes, the BI role reads every mart and can change nothing, also after a
+    second publish has replaced the tables."""
+    import re
+
+    import psycopg
+
+    small, large = sites
+    recipe = (Path(__file__).resolve().parents[2] / "docs" / "bi.md").read_text()
+    block = re.search(r"A read-only role for BI tools.*?```sql\n(.*?)```", recipe, re.S).group(1)
+    block = block.replace("'...'", "'docs-Pa55'")
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute("drop database if exists teams")
+        for role in ("bi_reader", "pstn_publisher"):
+            admin.execute(f"drop role if exists {role}")
+        admin.execute("create database teams")
+        statements = [s.strip() for s in re.sub(r"--[^\n]*", "", block).split(";") if s.strip()]
+        assert len(statements) >= 4
+        for statement in statements:
+            admin.execute(statement)
+    teams = server.rsplit("/", 1)[0].replace(f"pstn:{PASSWORD}", "pstn_publisher:docs-Pa55") + "/teams"
+    reader = teams.replace("pstn_publisher:", "bi_reader:")
+    for env in (small, large):
+        published = pstn(dict(env, PSTN_POSTGRES_READER="bi_reader"), "publish", "--postgres", teams)
+        assert published.returncode == 0, published.stderr[-2000:]
+    expected = figures_in_duckdb(large["PSTN_WAREHOUSE"])
+    assert figures_in_postgres(reader, expected) == expected
+    with psycopg.connect(reader, autocommit=True) as con:
+        for statement in (
+            "delete from marts.fct_pstn_calls",
+            "create table marts.mine (x int)",
+            "drop table marts.rpt_monthly_charges",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                con.execute(statement)
