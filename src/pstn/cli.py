@@ -36,7 +36,7 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve() if args.out else settings.raw_dir
     spec = SampleSpec(seed=args.seed, calls=args.calls, users=args.users, months=args.months, csv_only=args.csv_only)
-    stats = generate(out, spec)
+    stats = generate(out, spec, progress=True)
     print(json.dumps(stats, indent=2, default=str))
     return 0
 

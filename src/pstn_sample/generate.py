@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from pstn.ingest.reference import SEEDS, billing_increment_seconds
+from pstn.progress import Progress
 
 DEFAULT_USERS = 150
 DEFAULT_MONTHS = 6
@@ -261,9 +262,10 @@ def _allotment_seconds(day: date, tenant_country: str) -> int:
 
 
 class Generator:
-    def __init__(self, out: Path, spec: SampleSpec) -> None:
+    def __init__(self, out: Path, spec: SampleSpec, progress: bool = False) -> None:
         self.out = out
         self.spec = spec
+        self.show_progress = progress
         self.rng = np.random.default_rng(spec.seed)
         self.rates = RateCard()
         self.names = _names()
@@ -499,11 +501,9 @@ class Generator:
         cdr = self.out / "cdr"
         cdr.mkdir(parents=True, exist_ok=True)
         months = self._months()
-        progress = None
-        if self.spec.calls and self.spec.calls >= 1_000_000:
-            from tqdm import tqdm
-
-            progress = tqdm(total=self.spec.calls, unit="rows", desc="generating calls")
+        # A bar on a terminal, a line every few seconds in a log; quiet when it is quick. No total:
+        # --calls is a target the sample reaches approximately.
+        progress = Progress("generate", unit="call rows", enabled=self.show_progress)
         carry: list[pl.DataFrame] = []
         previous: tuple[date, str] | None = None
         for month_start, k in months:
@@ -519,8 +519,7 @@ class Generator:
                 for _, frame in days:
                     frames.append(frame)
                     self._count("call_rows", frame.height)
-                    if progress:
-                        progress.update(frame.height)
+                    progress.update(frame.height)
                 carry = [f for _, f in days[-2:]]
                 month = pl.concat(frames) if frames else pl.DataFrame(schema={h: pl.String for h in ADMIN_HEADERS})
                 if k == 0:
@@ -530,8 +529,7 @@ class Generator:
                     self._write_correction(cdr, month)
             previous = (month_start, FAMILY[fmt])
             self._count("overlap_rows", sum(f.height for f in overlap))
-        if progress:
-            progress.close()
+        progress.close()
 
     def _bad_rows(self, month: pl.DataFrame) -> pl.DataFrame:
         """Six rows the loader must quarantine, each with one defect, made from a real row."""
@@ -550,7 +548,7 @@ class Generator:
         return pl.DataFrame(bad, schema=month.schema)
 
     def _stream_month_csv(
-        self, cdr: Path, month_start: date, k: int, overlap: list[pl.DataFrame], progress: object | None
+        self, cdr: Path, month_start: date, k: int, overlap: list[pl.DataFrame], progress: Progress
     ) -> list[pl.DataFrame]:
         """Large sizes: every day is appended to the month's export as soon as it is made, so
         memory holds one day at a time. Returns the last two days (the next export's overlap)."""
@@ -562,8 +560,7 @@ class Generator:
             for _, frame in self._month_calls(month_start, k):
                 frame.write_csv(handle, include_header=False)
                 self._count("call_rows", frame.height)
-                if progress:
-                    progress.update(frame.height)
+                progress.update(frame.height)
                 if k == 0 and not last_days:
                     self._bad_rows(frame).write_csv(handle, include_header=False)
                 last_days = [*last_days[-1:], frame]
@@ -833,5 +830,6 @@ def _graph_record(row: dict) -> dict:
     }
 
 
-def generate(out: Path, spec: SampleSpec | None = None) -> dict[str, int]:
-    return Generator(out, spec or SampleSpec()).write()
+def generate(out: Path, spec: SampleSpec | None = None, progress: bool = False) -> dict[str, int]:
+    """Write the sample; `progress` shows how far the calls are (the command line turns it on)."""
+    return Generator(out, spec or SampleSpec(), progress).write()

@@ -222,16 +222,39 @@ def test_quarantined_rows_of_the_same_bytes_under_two_tenants_have_two_ids(landi
 
 
 def test_a_long_load_says_how_far_it_got(landing, monkeypatch, capsys):
-    """Every few seconds (here: every file) a line on stderr: files done of all, rows read."""
-    from pstn.ingest.loader import Loader, Progress
+    """Every few seconds (here: every step) a line on stderr in a log: files done of all, rows
+    read, then the Great Expectations stage; on a terminal a bar instead."""
+    from pstn import progress
+    from pstn.ingest.loader import Loader
 
-    monkeypatch.setattr(Progress, "INTERVAL", 0.0)
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
     landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))
     landing.write("cdr/feb.csv", admin_csv(*days(4, 6)))
     Loader(landing.settings, landing.validator, progress=True).run()
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "load: loading: 0 of 2 files, 0 rows read, 0 s"
-    assert lines[-1].startswith("load: validating the load with Great Expectations: 2 of 2 files, 6 rows read")
+    lines = [line.rsplit(", ", 1)[0] for line in capsys.readouterr().err.splitlines()]  # without the seconds
+    assert lines[0] == "load: 0 of 2 files (0 %), 0 rows read"
+    assert "load: 1 of 2 files (50 %), 3 rows read" in lines
+    assert "load: 2 of 2 files (100 %), 6 rows read, validating with Great Expectations" in lines
+    assert lines[-1].startswith("load: 2 of 2 files (100 %), 6 rows read")
+
+
+def test_progress_draws_a_bar_on_a_terminal_and_is_quiet_on_short_work():
+    import io
+
+    from pstn.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    with Progress("generate", total=10, unit="rows", stream=terminal) as bar:
+        bar.update(10)
+    assert "generate" in terminal.getvalue() and "10/10" in terminal.getvalue()
+    log = io.StringIO()
+    with Progress("generate", total=10, unit="rows", stream=log, interval=60) as quiet:
+        quiet.update(10)
+    assert log.getvalue() == ""
 
 
 def test_an_archive_written_before_columns_were_added_still_loads(landing):

@@ -15,7 +15,6 @@ import itertools
 import json
 import secrets
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from pstn.ingest.landing import (
 from pstn.ingest.parse import REASONS
 from pstn.ingest.quality import Validator
 from pstn.ingest.rawfile import LINE, RAW, FileRejected
+from pstn.progress import Progress
 from pstn.settings import Settings
 
 # Columns that identify a record within its dataset (staging keeps the newest version per key).
@@ -153,7 +153,7 @@ class Loader:
     ) -> None:
         self.settings = settings
         self.rehash = rehash
-        self.progress = Progress(enabled=progress)
+        self.show_progress = progress
         self.archive = Archive(settings.archive_dir)
         self.bounds = Bounds.from_env()
         self.validator = validator or Validator(settings.gx_dir)
@@ -185,8 +185,9 @@ class Loader:
         known = {} if reprocess_rejected or self.rehash else self.archive.file_stats()
         stats: dict[str, list] = {}
         landed = list(discover(self.settings.raw_dir))
+        progress = Progress("load", total=len(landed), unit="files", enabled=self.show_progress)
         for seq, raw in enumerate(landed, start=1):
-            self.progress.step(seq, len(landed), self.report.rows_read)
+            progress.update(1 if seq > 1 else 0, note=f"{self.report.rows_read:,} rows read")
             self.report.files_seen += 1
             if raw.status is not None:
                 self._list_unread(raw, seq, seen)
@@ -198,8 +199,9 @@ class Loader:
                 self.report.files_skipped += 1
                 continue
             self._load_file(raw, seq, seen, stats, stamp, reprocess_rejected)
-        self.progress.step(len(landed), len(landed), self.report.rows_read, final=True)
+        progress.update(1 if landed else 0, note=f"{self.report.rows_read:,} rows read")
         if self.manifest:
+            progress.phase(f"{self.report.rows_read:,} rows read, validating with Great Expectations")
             # Before the commit: a disagreement between the rules and Great Expectations stops
             # the load with nothing of it visible (the next load removes its files).
             for dataset, samples in self.gx_samples.items():
@@ -209,7 +211,9 @@ class Loader:
                 )
             self.archive.commit(self.load_id, self.manifest)
             if self.gx_samples:
+                progress.phase(f"{self.report.rows_read:,} rows read, writing Great Expectations' data docs")
                 self.report.data_docs = self.validator.build_docs()
+        progress.close()
         # After the commit: every identity remembered here is in the manifest now.
         self.archive.remember_file_stats(stats)
         return self.report
@@ -613,31 +617,3 @@ def load(
     settings: Settings, reprocess_rejected: bool = False, rehash: bool = False, progress: bool = False
 ) -> LoadReport:
     return Loader(settings, rehash=rehash, progress=progress).run(reprocess_rejected=reprocess_rejected)
-
-
-class Progress:
-    """A line on stderr every few seconds of a long load (files done of all, rows read so far,
-    time taken), so neither a person at a terminal nor a scheduler's log waits in silence; a load
-    that finishes within the interval prints none."""
-
-    INTERVAL = 5.0
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = time.monotonic()
-        self.last = self.started
-
-    def step(self, done: int, total: int, rows: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (
-            now - self.last < self.INTERVAL and not (final and now - self.started >= self.INTERVAL)
-        ):
-            return
-        self.last = now
-        phase = "validating the load with Great Expectations" if final else "loading"
-        print(
-            f"load: {phase}: {max(done - (0 if final else 1), 0):,} of {total:,} files, {rows:,} rows read, "
-            f"{now - self.started:,.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
