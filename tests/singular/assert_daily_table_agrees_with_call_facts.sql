@@ -30,7 +30,10 @@ facts as (
 
 pool_charges as (
 
-    select tenant_id, billing_month, sum(pooled_seconds) as pooled_seconds
+    select
+        tenant_id,
+        billing_month,
+        sum(pooled_seconds) as pooled_seconds
     from {{ ref('fct_charges_mcomeetadd') }}
     group by tenant_id, billing_month
 
@@ -49,10 +52,10 @@ select
 from facts
 left join daily
     on facts.tenant_id = daily.tenant_id
-    and facts.billing_month = daily.billing_month
+        and facts.billing_month = daily.billing_month
 left join pool_charges
     on facts.tenant_id = pool_charges.tenant_id
-    and facts.billing_month = pool_charges.billing_month
+        and facts.billing_month = pool_charges.billing_month
 where coalesce(daily.pooled_seconds, 0) <> facts.pooled_seconds
     or coalesce(pool_charges.pooled_seconds, 0) <> facts.pooled_seconds
     or coalesce(daily.overflow_seconds, 0) <> facts.overflow_seconds

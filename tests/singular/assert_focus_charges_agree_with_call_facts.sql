@@ -9,8 +9,8 @@ focus as (
     select
         x_tenant_id as tenant_id,
         x_usage_id as usage_id,
-        sum(case when x_charge_component <> 'pool_minutes' then BilledCost else 0 end) as billed_cost,
-        sum(case when x_charge_component = 'pool_minutes' then PricingQuantity else 0 end) as pooled_minutes
+        sum(case when x_charge_component <> 'pool_minutes' then BilledCost else 0 end) as billed_cost,  -- noqa: CP02
+        sum(case when x_charge_component = 'pool_minutes' then PricingQuantity else 0 end) as pooled_minutes  -- noqa: CP02
     from {{ ref('fct_focus_charges') }}
     group by x_tenant_id, x_usage_id
 
@@ -39,7 +39,7 @@ select
 from calls
 full outer join focus
     on calls.tenant_id = focus.tenant_id
-    and calls.usage_id = focus.usage_id
+        and calls.usage_id = focus.usage_id
 where calls.usage_id is null
     or focus.usage_id is null
     or calls.billed_cost <> focus.billed_cost

@@ -6,7 +6,11 @@ with
 
 pool_report as (
 
-    select tenant_id, billing_month, sum(seconds_used) as seconds, sum(overflow_seconds) as overflow_seconds
+    select
+        tenant_id,
+        billing_month,
+        sum(seconds_used) as seconds,
+        sum(overflow_seconds) as overflow_seconds
     from {{ ref('rpt_monthly_pool_usage') }}
     group by tenant_id, billing_month
 
@@ -14,7 +18,11 @@ pool_report as (
 
 pool_daily as (
 
-    select tenant_id, billing_month, sum(seconds_used) as seconds, sum(overflow_seconds) as overflow_seconds
+    select
+        tenant_id,
+        billing_month,
+        sum(seconds_used) as seconds,
+        sum(overflow_seconds) as overflow_seconds
     from {{ ref('fct_pool_consumption_daily') }}
     group by tenant_id, billing_month
 
@@ -52,7 +60,11 @@ charges_facts as (
 
 credits_report as (
 
-    select tenant_id, billing_month, sum(billable_minutes) as billable_minutes, sum(rated_charge) as rated_charge
+    select
+        tenant_id,
+        billing_month,
+        sum(billable_minutes) as billable_minutes,
+        sum(rated_charge) as rated_charge
     from {{ ref('rpt_monthly_charges') }}
     where rated_capability = 'MCOPSTNPP'
     group by tenant_id, billing_month
@@ -61,7 +73,11 @@ credits_report as (
 
 credits_facts as (
 
-    select tenant_id, billing_month, sum(billable_minutes) as billable_minutes, sum(rated_charge) as rated_charge
+    select
+        tenant_id,
+        billing_month,
+        sum(billable_minutes) as billable_minutes,
+        sum(rated_charge) as rated_charge
     from {{ ref('fct_charges_mcopstnpp') }}
     group by tenant_id, billing_month
 
@@ -69,7 +85,11 @@ credits_facts as (
 
 credits_departments as (
 
-    select tenant_id, billing_month, sum(billable_minutes) as billable_minutes, sum(rated_charge) as rated_charge
+    select
+        tenant_id,
+        billing_month,
+        sum(billable_minutes) as billable_minutes,
+        sum(rated_charge) as rated_charge
     from {{ ref('rpt_monthly_charges_by_department') }}
     group by tenant_id, billing_month
 
@@ -77,7 +97,10 @@ credits_departments as (
 
 checks as (
 
-    select 'pool report vs daily' as failed_check, pool_daily.tenant_id, pool_daily.billing_month
+    select
+        'pool report vs daily' as failed_check,
+        pool_daily.tenant_id,
+        pool_daily.billing_month
     from pool_daily
     left join pool_report
         on pool_daily.tenant_id = pool_report.tenant_id and pool_daily.billing_month = pool_report.billing_month
@@ -86,11 +109,14 @@ checks as (
 
     union all
 
-    select 'charges report vs call facts', charges_facts.tenant_id, charges_facts.billing_month
+    select
+        'charges report vs call facts' as failed_check,
+        charges_facts.tenant_id,
+        charges_facts.billing_month
     from charges_facts
     left join charges_report
         on charges_facts.tenant_id = charges_report.tenant_id
-        and charges_facts.billing_month = charges_report.billing_month
+            and charges_facts.billing_month = charges_report.billing_month
     where coalesce(charges_report.calls, -1) <> charges_facts.calls
         or coalesce(charges_report.pooled_seconds, -1) <> charges_facts.pooled_seconds
         or coalesce(charges_report.charged_seconds, -1) <> charges_facts.charged_seconds
@@ -99,14 +125,17 @@ checks as (
 
     union all
 
-    select 'credits report vs MCOPSTNPP facts vs departments', credits_facts.tenant_id, credits_facts.billing_month
+    select
+        'credits report vs MCOPSTNPP facts vs departments' as failed_check,
+        credits_facts.tenant_id,
+        credits_facts.billing_month
     from credits_facts
     left join credits_report
         on credits_facts.tenant_id = credits_report.tenant_id
-        and credits_facts.billing_month = credits_report.billing_month
+            and credits_facts.billing_month = credits_report.billing_month
     left join credits_departments
         on credits_facts.tenant_id = credits_departments.tenant_id
-        and credits_facts.billing_month = credits_departments.billing_month
+            and credits_facts.billing_month = credits_departments.billing_month
     where coalesce(credits_report.rated_charge, -1) <> coalesce(credits_facts.rated_charge, -1)
         or coalesce(credits_departments.rated_charge, -1) <> coalesce(credits_facts.rated_charge, -1)
         or coalesce(credits_report.billable_minutes, -1) <> credits_facts.billable_minutes

@@ -16,7 +16,11 @@ daily as (
 
 calls_over as (
 
-    select tenant_id, usage_id as what, used_after_call_seconds as used, capacity_seconds as capacity
+    select
+        tenant_id,
+        usage_id as what,
+        used_after_call_seconds as used,
+        capacity_seconds as capacity
     from allocation
     where pooled_seconds > 0 and used_after_call_seconds > capacity_seconds
 
@@ -24,7 +28,11 @@ calls_over as (
 
 days_over as (
 
-    select tenant_id, cast(usage_date as {{ dbt.type_string() }}) as what, mtd_seconds_used as used, pool_seconds as capacity
+    select
+        tenant_id,
+        cast(usage_date as {{ dbt.type_string() }}) as what,
+        mtd_seconds_used as used,
+        pool_seconds as capacity
     from daily
     where seconds_used > 0 and mtd_seconds_used > pool_seconds
 

@@ -13,7 +13,11 @@ loaded_files as (
 archived as (
 
     {%- for table in ['calls', 'licence_users', 'tenant_skus', 'credit_fundings', 'credit_settings'] %}
-    select load_id, file_seq, coalesce(source_member, '') as source_member, count(*) as row_count
+    select
+        load_id,
+        file_seq,
+        coalesce(source_member, '') as source_member,
+        count(*) as row_count
     from {{ source('archive', table) }}
     group by load_id, file_seq, coalesce(source_member, '')
     {%- if not loop.last %}
@@ -25,7 +29,11 @@ archived as (
 
 quarantined as (
 
-    select load_id, file_seq, coalesce(source_member, '') as source_member, count(*) as row_count
+    select
+        load_id,
+        file_seq,
+        coalesce(source_member, '') as source_member,
+        count(*) as row_count
     from {{ source('archive', 'quarantine') }}
     group by load_id, file_seq, coalesce(source_member, '')
 
@@ -33,7 +41,11 @@ quarantined as (
 
 archived_per_file as (
 
-    select load_id, file_seq, source_member, sum(row_count) as row_count
+    select
+        load_id,
+        file_seq,
+        source_member,
+        sum(row_count) as row_count
     from archived
     group by load_id, file_seq, source_member
 
@@ -51,12 +63,12 @@ compared as (
     from loaded_files
     left join archived_per_file
         on loaded_files.load_id = archived_per_file.load_id
-        and loaded_files.file_seq = archived_per_file.file_seq
-        and coalesce(loaded_files.source_member, '') = archived_per_file.source_member
+            and loaded_files.file_seq = archived_per_file.file_seq
+            and coalesce(loaded_files.source_member, '') = archived_per_file.source_member
     left join quarantined
         on loaded_files.load_id = quarantined.load_id
-        and loaded_files.file_seq = quarantined.file_seq
-        and coalesce(loaded_files.source_member, '') = quarantined.source_member
+            and loaded_files.file_seq = quarantined.file_seq
+            and coalesce(loaded_files.source_member, '') = quarantined.source_member
 
 )
 

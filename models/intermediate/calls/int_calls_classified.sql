@@ -14,7 +14,9 @@ calls as (
     select * from {{ ref('stg_archive__pstn_calls') }}
     {%- if not scope.all %}
     {# Only this run's months (int_rerate_months); the UTC range first, so storage is skipped. #}
-    where {{ 'false' if scope.empty else "start_at >= cast('" ~ scope['from'] ~ "' as date) - interval 2 day and start_at < cast('" ~ scope.high ~ "' as date) + interval 33 day" }}
+    where {{ 'false' if scope.empty else
+        "start_at >= cast('" ~ scope['from'] ~ "' as date) - interval 2 day"
+        ~ " and start_at < cast('" ~ scope.high ~ "' as date) + interval 33 day" }}
     {%- endif %}
 
 ),
@@ -52,19 +54,33 @@ number_prefixes as (
 country_names as (
 
     {# Every spelling we can resolve, lower-cased: ISO names, Microsoft's names, aliases, codes. #}
-    select lower(country_name) as name_key, country_code from countries
+    select
+        lower(country_name) as name_key,
+        country_code
+    from countries
     union
-    select lower(microsoft_name) as name_key, country_code from zone_a_countries
+    select
+        lower(microsoft_name) as name_key,
+        country_code
+    from zone_a_countries
     union
-    select lower(country_name_alias) as name_key, country_code from country_name_aliases
+    select
+        lower(country_name_alias) as name_key,
+        country_code
+    from country_name_aliases
     union
-    select lower(country_code) as name_key, country_code from countries
+    select
+        lower(country_code) as name_key,
+        country_code
+    from countries
 
 ),
 
 country_names_unique as (
 
-    select name_key, min(country_code) as country_code
+    select
+        name_key,
+        min(country_code) as country_code
     from country_names
     group by name_key
 
@@ -141,9 +157,9 @@ calls_located as (
     {%- for length in prefix_lengths %}
     left join number_prefixes as prefix_{{ length }}
         on substring(calls_prepared.callee_number_e164, 1, {{ length }}) = prefix_{{ length }}.number_prefix
-        and length(prefix_{{ length }}.number_prefix) = {{ length }}
-        and cast(calls_prepared.billing_start_at as date) >= prefix_{{ length }}.valid_from
-        and cast(calls_prepared.billing_start_at as date) <= {{ open_end_date('prefix_' ~ length ~ '.valid_to') }}
+            and length(prefix_{{ length }}.number_prefix) = {{ length }}
+            and cast(calls_prepared.billing_start_at as date) >= prefix_{{ length }}.valid_from
+            and cast(calls_prepared.billing_start_at as date) <= {{ open_end_date('prefix_' ~ length ~ '.valid_to') }}
     {%- endfor %}
 
 ),
@@ -192,8 +208,8 @@ final as (
     from calls_with_destination
     left join zone_a_countries
         on calls_with_destination.destination_country = zone_a_countries.country_code
-        and calls_with_destination.billing_date >= zone_a_countries.valid_from
-        and calls_with_destination.billing_date <= {{ open_end_date('zone_a_countries.valid_to') }}
+            and calls_with_destination.billing_date >= zone_a_countries.valid_from
+            and calls_with_destination.billing_date <= {{ open_end_date('zone_a_countries.valid_to') }}
 
 )
 

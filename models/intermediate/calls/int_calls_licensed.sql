@@ -1,4 +1,3 @@
-
 {# The organizer's licences on the call's billing day (the latest
    snapshot on or before it), pool eligibility, and the dial-out policy check. The organizer is
    matched by AAD object id, or by UPN for snapshots that carry no ids.
@@ -40,16 +39,16 @@ calls_with_licences as (
     from calls
     left join licences as by_id
         on calls.tenant_id = by_id.tenant_id
-        and calls.user_id = by_id.user_id
-        and calls.billing_date >= by_id.valid_from
-        and calls.billing_date <= {{ open_end_date('by_id.valid_to') }}
+            and calls.user_id = by_id.user_id
+            and calls.billing_date >= by_id.valid_from
+            and calls.billing_date <= {{ open_end_date('by_id.valid_to') }}
     left join licences as by_upn
         on by_id.user_key is null
-        and by_upn.user_id is null
-        and calls.tenant_id = by_upn.tenant_id
-        and lower(calls.user_principal_name) = by_upn.user_principal_name
-        and calls.billing_date >= by_upn.valid_from
-        and calls.billing_date <= {{ open_end_date('by_upn.valid_to') }}
+            and by_upn.user_id is null
+            and calls.tenant_id = by_upn.tenant_id
+            and lower(calls.user_principal_name) = by_upn.user_principal_name
+            and calls.billing_date >= by_upn.valid_from
+            and calls.billing_date <= {{ open_end_date('by_upn.valid_to') }}
 
 ),
 
@@ -71,7 +70,7 @@ final as (
                 or (
                     dial_out_policies.conference_dial_out_scope = 'domestic'
                     and calls_with_licences.destination_country
-                        <> coalesce(calls_with_licences.organizer_usage_location, calls_with_licences.user_location)
+                    <> coalesce(calls_with_licences.organizer_usage_location, calls_with_licences.user_location)
                 )
                 or (dial_out_policies.conference_dial_out_scope = 'zone_a' and not calls_with_licences.is_zone_a)
             ),

@@ -1,4 +1,3 @@
-
 {# What each call costs and why.
    * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
      (pool_exhausted) goes to Communications Credits (MCOPSTNPP) if the organizer holds them on the
@@ -44,7 +43,7 @@ calls_allocated as (
     from calls
     left join allocation
         on calls.tenant_id = allocation.tenant_id
-        and calls.usage_id = allocation.usage_id
+            and calls.usage_id = allocation.usage_id
 
 ),
 
@@ -105,9 +104,9 @@ calls_rated as (
     from calls_charged
     left join rate_card
         on calls_charged.destination_country = rate_card.destination_country
-        and calls_charged.rate_number_type = rate_card.number_type
-        and calls_charged.billing_date >= rate_card.valid_from
-        and calls_charged.billing_date <= {{ open_end_date('rate_card.valid_to') }}
+            and calls_charged.rate_number_type = rate_card.number_type
+            and calls_charged.billing_date >= rate_card.valid_from
+            and calls_charged.billing_date <= {{ open_end_date('rate_card.valid_to') }}
 
 ),
 

@@ -40,7 +40,7 @@ final as (
                 'recharge_enabled': 'recharge_enabled',
             }),
             'ledger_date'
-        ) }} as days
+        ) }} as days  -- noqa: RF04
     from numbered
     group by tenant_id, currency, block_no
 

@@ -19,10 +19,10 @@ settings as (
 
 ),
 
-{#- The one intermediate model that reads a mart: the rated charges are a table only there
-    (int_calls_priced is a view; pricing every call again would cost as much as fct_pstn_calls). -#}
 charges as (
 
+    {#- The one intermediate model that reads a mart: the rated charges are a table only there
+        (int_calls_priced is a view; pricing every call again would cost as much as fct_pstn_calls). #}
     select * from {{ ref('fct_charges_mcopstnpp') }}
 
 ),
@@ -84,9 +84,17 @@ ledger_bounds as (
         min(ledger_date) as first_date,
         max(ledger_date) as last_date
     from (
-        select tenant_id, currency, ledger_date from daily_charges
+        select
+            tenant_id,
+            currency,
+            ledger_date
+        from daily_charges
         union all
-        select tenant_id, currency, ledger_date from daily_fundings
+        select
+            tenant_id,
+            currency,
+            ledger_date
+        from daily_fundings
     ) as events
     group by tenant_id, currency
 
@@ -129,7 +137,9 @@ recorded_recharge_days as (
     select distinct
         tenant_id,
         currency,
-        {{ explode_days(add_days('funded_date', -var('credits_recharge_match_days', 3)), 'funded_date') }} as ledger_date
+        {{ explode_days(
+            add_days('funded_date', -var('credits_recharge_match_days', 3)), 'funded_date'
+        ) }} as ledger_date
     from funding_lots
     where kind = 'auto_recharge'
 
@@ -151,21 +161,21 @@ days as (
     from spine
     left join daily_charges
         on spine.tenant_id = daily_charges.tenant_id
-        and spine.currency = daily_charges.currency
-        and spine.ledger_date = daily_charges.ledger_date
+            and spine.currency = daily_charges.currency
+            and spine.ledger_date = daily_charges.ledger_date
     left join daily_fundings
         on spine.tenant_id = daily_fundings.tenant_id
-        and spine.currency = daily_fundings.currency
-        and spine.ledger_date = daily_fundings.ledger_date
+            and spine.currency = daily_fundings.currency
+            and spine.ledger_date = daily_fundings.ledger_date
     left join settings_ranges
         on spine.tenant_id = settings_ranges.tenant_id
-        and (settings_ranges.currency is null or settings_ranges.currency = spine.currency)
-        and spine.ledger_date >= settings_ranges.effective_from
-        and spine.ledger_date <= {{ open_end_date('settings_ranges.effective_to') }}
+            and (settings_ranges.currency is null or spine.currency = settings_ranges.currency)
+            and spine.ledger_date >= settings_ranges.effective_from
+            and spine.ledger_date <= {{ open_end_date('settings_ranges.effective_to') }}
     left join recorded_recharge_days
         on spine.tenant_id = recorded_recharge_days.tenant_id
-        and spine.currency = recorded_recharge_days.currency
-        and spine.ledger_date = recorded_recharge_days.ledger_date
+            and spine.currency = recorded_recharge_days.currency
+            and spine.ledger_date = recorded_recharge_days.ledger_date
 
 ),
 

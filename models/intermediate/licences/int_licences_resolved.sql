@@ -35,10 +35,10 @@ current_assignments as (
     from licence_assignments
     inner join licence_users
         on licence_assignments.tenant_id = licence_users.tenant_id
-        and licence_assignments.snapshot_date = licence_users.snapshot_date
-        and licence_assignments.user_key = licence_users.user_key
-        and licence_assignments.load_id = licence_users.load_id
-        and licence_assignments.file_seq = licence_users.file_seq
+            and licence_assignments.snapshot_date = licence_users.snapshot_date
+            and licence_assignments.user_key = licence_users.user_key
+            and licence_assignments.load_id = licence_users.load_id
+            and licence_assignments.file_seq = licence_users.file_seq
 
 ),
 
@@ -48,8 +48,12 @@ plans_per_user as (
         current_assignments.tenant_id,
         current_assignments.snapshot_date,
         current_assignments.user_key,
-        max(case when licence_service_plans.service_plan_name = 'MCOMEETADV' then 1 else 0 end) as audio_conferencing_flag,
-        max(case when licence_service_plans.service_plan_name = 'MCOMEETACPEA' then 1 else 0 end) as pay_per_minute_flag,
+        max(
+            case when licence_service_plans.service_plan_name = 'MCOMEETADV' then 1 else 0 end
+        ) as audio_conferencing_flag,
+        max(
+            case when licence_service_plans.service_plan_name = 'MCOMEETACPEA' then 1 else 0 end
+        ) as pay_per_minute_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOMEETBASIC' then 1 else 0 end) as basic_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOPSTNC' then 1 else 0 end) as credits_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOEV' then 1 else 0 end) as phone_system_flag
@@ -65,7 +69,10 @@ plans_per_user as (
 
 snapshot_days as (
 
-    select distinct tenant_id, snapshot_date from licence_users
+    select distinct
+        tenant_id,
+        snapshot_date
+    from licence_users
 
 ),
 
@@ -102,11 +109,11 @@ final as (
     from licence_users
     inner join snapshot_ranges
         on licence_users.tenant_id = snapshot_ranges.tenant_id
-        and licence_users.snapshot_date = snapshot_ranges.snapshot_date
+            and licence_users.snapshot_date = snapshot_ranges.snapshot_date
     left join plans_per_user
         on licence_users.tenant_id = plans_per_user.tenant_id
-        and licence_users.snapshot_date = plans_per_user.snapshot_date
-        and licence_users.user_key = plans_per_user.user_key
+            and licence_users.snapshot_date = plans_per_user.snapshot_date
+            and licence_users.user_key = plans_per_user.user_key
 
 )
 

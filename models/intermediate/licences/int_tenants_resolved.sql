@@ -54,7 +54,7 @@ reported_ranked as (
     select
         tenant_id,
         country_code,
-        row_number() over (partition by tenant_id order by occurrences desc, country_code) as country_rank
+        row_number() over (partition by tenant_id order by occurrences desc, country_code asc) as country_rank
     from reported_countries
 
 ),
@@ -64,7 +64,7 @@ users_ranked as (
     select
         tenant_id,
         country_code,
-        row_number() over (partition by tenant_id order by occurrences desc, country_code) as country_rank
+        row_number() over (partition by tenant_id order by occurrences desc, country_code asc) as country_rank
     from user_countries
 
 ),
@@ -86,7 +86,7 @@ final as (
             users_ranked.country_code
         ) as tenant_country_code,
         case
-            {%- if overrides %}
+        {%- if overrides %}
             when tenant_ids.tenant_id in ('{{ overrides.keys() | join("', '") }}') then 'variable'
             {%- endif %}
             when reported_ranked.country_code is not null then 'call_records'
@@ -95,10 +95,10 @@ final as (
     from tenant_ids
     left join reported_ranked
         on tenant_ids.tenant_id = reported_ranked.tenant_id
-        and reported_ranked.country_rank = 1
+            and reported_ranked.country_rank = 1
     left join users_ranked
         on tenant_ids.tenant_id = users_ranked.tenant_id
-        and users_ranked.country_rank = 1
+            and users_ranked.country_rank = 1
 
 )
 

@@ -81,8 +81,8 @@ days as (
     from capacity
     left join daily_demand
         on capacity.tenant_id = daily_demand.tenant_id
-        and capacity.pool_capability = daily_demand.pool_capability
-        and capacity.usage_date = daily_demand.usage_date
+            and capacity.pool_capability = daily_demand.pool_capability
+            and capacity.usage_date = daily_demand.usage_date
 
 ),
 
@@ -120,20 +120,20 @@ allocated as (
         calls_in_day_order.duration_seconds,
         capacity.capacity_seconds,
         used_at_day_start.used_before_day_seconds
-            + least(
-                calls_in_day_order.earlier_in_day_seconds,
-                greatest(capacity.capacity_seconds - used_at_day_start.used_before_day_seconds, 0)
-            ) as used_before_call_seconds
+        + least(
+            calls_in_day_order.earlier_in_day_seconds,
+            greatest(capacity.capacity_seconds - used_at_day_start.used_before_day_seconds, 0)
+        ) as used_before_call_seconds
     from calls_in_day_order
     inner join capacity
         on calls_in_day_order.tenant_id = capacity.tenant_id
-        and calls_in_day_order.pool_capability = capacity.pool_capability
-        and calls_in_day_order.usage_date = capacity.usage_date
+            and calls_in_day_order.pool_capability = capacity.pool_capability
+            and calls_in_day_order.usage_date = capacity.usage_date
     inner join used_at_day_start
         on calls_in_day_order.tenant_id = used_at_day_start.tenant_id
-        and calls_in_day_order.pool_capability = used_at_day_start.pool_capability
-        and calls_in_day_order.billing_month = used_at_day_start.billing_month
-        and capacity.day_of_month = used_at_day_start.day_of_month
+            and calls_in_day_order.pool_capability = used_at_day_start.pool_capability
+            and calls_in_day_order.billing_month = used_at_day_start.billing_month
+            and capacity.day_of_month = used_at_day_start.day_of_month
 
 ),
 
@@ -142,7 +142,9 @@ final as (
     select
         allocated.*,
         cast(
-            greatest(least(allocated.duration_seconds, allocated.capacity_seconds - allocated.used_before_call_seconds), 0)
+            greatest(
+                least(allocated.duration_seconds, allocated.capacity_seconds - allocated.used_before_call_seconds), 0
+            )
             as {{ dbt.type_bigint() }}
         ) as pooled_seconds
     from allocated

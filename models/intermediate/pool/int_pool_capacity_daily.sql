@@ -49,14 +49,14 @@ days_with_units as (
         on pool_days.tenant_id = tenants.tenant_id
     left join pool_units as assigned
         on assigned.licence_basis = 'assigned'
-        and pool_days.tenant_id = assigned.tenant_id
-        and pool_days.usage_date >= assigned.valid_from
-        and pool_days.usage_date <= {{ open_end_date('assigned.valid_to') }}
+            and pool_days.tenant_id = assigned.tenant_id
+            and pool_days.usage_date >= assigned.valid_from
+            and pool_days.usage_date <= {{ open_end_date('assigned.valid_to') }}
     left join pool_units as purchased
         on purchased.licence_basis = 'purchased'
-        and pool_days.tenant_id = purchased.tenant_id
-        and pool_days.usage_date >= purchased.valid_from
-        and pool_days.usage_date <= {{ open_end_date('purchased.valid_to') }}
+            and pool_days.tenant_id = purchased.tenant_id
+            and pool_days.usage_date >= purchased.valid_from
+            and pool_days.usage_date <= {{ open_end_date('purchased.valid_to') }}
 
 ),
 
@@ -73,12 +73,12 @@ allotments_ranked as (
     from days_with_units
     inner join pool_allotments
         on days_with_units.pool_capability = pool_allotments.pool_capability
-        and days_with_units.usage_date >= pool_allotments.valid_from
-        and days_with_units.usage_date <= {{ open_end_date('pool_allotments.valid_to') }}
-        and (
-            pool_allotments.tenant_country_code is null
-            or pool_allotments.tenant_country_code = days_with_units.tenant_country_code
-        )
+            and days_with_units.usage_date >= pool_allotments.valid_from
+            and days_with_units.usage_date <= {{ open_end_date('pool_allotments.valid_to') }}
+            and (
+                pool_allotments.tenant_country_code is null
+                or days_with_units.tenant_country_code = pool_allotments.tenant_country_code
+            )
 
 ),
 
@@ -112,12 +112,13 @@ final as (
             {%- else %}
             allotments_ranked.minutes_per_user
             {%- endif %}
-        as {{ dbt.type_bigint() }}) as minutes_per_user
+            as {{ dbt.type_bigint() }}
+        ) as minutes_per_user
     from days_with_units
     left join allotments_ranked
         on days_with_units.tenant_id = allotments_ranked.tenant_id
-        and days_with_units.usage_date = allotments_ranked.usage_date
-        and allotments_ranked.allotment_rank = 1
+            and days_with_units.usage_date = allotments_ranked.usage_date
+            and allotments_ranked.allotment_rank = 1
 
 )
 

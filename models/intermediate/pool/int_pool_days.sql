@@ -12,7 +12,10 @@ calls as {{ not_materialized() }} (
 
 tenant_months as (
 
-    select distinct tenant_id, billing_month from calls
+    select distinct
+        tenant_id,
+        billing_month
+    from calls
 
 ),
 

@@ -15,7 +15,7 @@
     {%- set last_run = run_query(
         "select max(loaded_through_load_id), max(rating_fingerprint) from " ~ this
         ~ " where rated_at = (select max(rated_at) from " ~ this ~ ")") %}
-    {%- do state.update({'watermark': last_run.columns[0].values()[0], 'fingerprint': last_run.columns[1].values()[0]}) %}
+{%- do state.update({'watermark': last_run.columns[0].values()[0], 'fingerprint': last_run.columns[1].values()[0]}) %}
 {%- endif %}
 {%- set rerate_all = not is_incremental() or state.watermark is none or state.fingerprint != fingerprint %}
 {%- set reason_all = 'initial_build' if not is_incremental() or state.watermark is none else 'rating_inputs_changed' %}
@@ -37,7 +37,11 @@ archive_calls as {{ not_materialized() }} (
 
 archive_licence_snapshots as (
 
-    select tenant_id, snapshot_date, load_id from {{ ref('stg_archive__licence_snapshot_loads') }}
+    select
+        tenant_id,
+        snapshot_date,
+        load_id
+    from {{ ref('stg_archive__licence_snapshot_loads') }}
 
 ),
 

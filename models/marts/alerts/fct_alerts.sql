@@ -35,12 +35,17 @@ threshold_alerts as (
         tenant_id,
         billing_month,
         crossed_at as raised_at,
-        concat('pool_threshold|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
-            cast(threshold_pct as {{ dbt.type_string() }})) as alert_id,
-        concat('Teams dial-out pool of ', tenant_id, ' reached ', cast(threshold_pct as {{ dbt.type_string() }}),
+        concat(
+            'pool_threshold|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
+            cast(threshold_pct as {{ dbt.type_string() }})
+        ) as alert_id,
+        concat(
+            'Teams dial-out pool of ', tenant_id, ' reached ', cast(threshold_pct as {{ dbt.type_string() }}),
             ' % on ', {{ minute_text('crossed_at') }}, ' UTC (', {{ number_text('mtd_minutes_used') }}, ' of ',
-            {{ number_text('pool_minutes') }}, ' minutes used in ', substr(cast(billing_month as {{ dbt.type_string() }}), 1, 7),
-            ').') as message
+            {{ number_text('pool_minutes') }}, ' minutes used in ',
+            substr(cast(billing_month as {{ dbt.type_string() }}), 1, 7),
+            ').'
+        ) as message
 
     from pool_crossings
 
@@ -62,11 +67,15 @@ forecast_alerts as (
         tenant_id,
         billing_month,
         cast(usage_date as timestamp) as raised_at,
-        concat('pool_forecast|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
-            cast(projected_exhaustion_date as {{ dbt.type_string() }})) as alert_id,
-        concat('At the month-to-date rate the dial-out pool of ', tenant_id, ' runs out on ',
+        concat(
+            'pool_forecast|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
+            cast(projected_exhaustion_date as {{ dbt.type_string() }})
+        ) as alert_id,
+        concat(
+            'At the month-to-date rate the dial-out pool of ', tenant_id, ' runs out on ',
             cast(projected_exhaustion_date as {{ dbt.type_string() }}), ' (', {{ number_text('remaining_minutes') }},
-            ' minutes left).') as message
+            ' minutes left).'
+        ) as message
     from latest_pool_days
     where recency = 1
         and not is_exhausted
@@ -94,11 +103,15 @@ blocked_alerts as (
         tenant_id,
         billing_month,
         first_blocked_at as raised_at,
-        concat('blocked_calls|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
-            cast(blocked_calls as {{ dbt.type_string() }})) as alert_id,
-        concat({{ counted_text('blocked_calls', 'call', 'calls') }}, ' of ', tenant_id, ' in ',
+        concat(
+            'blocked_calls|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
+            cast(blocked_calls as {{ dbt.type_string() }})
+        ) as alert_id,
+        concat(
+            {{ counted_text('blocked_calls', 'call', 'calls') }}, ' of ', tenant_id, ' in ',
             substr(cast(billing_month as {{ dbt.type_string() }}), 1, 7),
-            ' needed Communications Credits the organizer did not hold (blocked).') as message
+            ' needed Communications Credits the organizer did not hold (blocked).'
+        ) as message
     from blocked_months
 
 ),
@@ -125,16 +138,20 @@ rejection_alerts as (
         cast(null as date) as billing_month,
         loaded_at as raised_at,
         concat('rejected_input|', tenant_id, '|', load_id) as alert_id,
-        concat('The load of ', {{ minute_text('loaded_at') }}, ' UTC',
+        concat(
+            'The load of ', {{ minute_text('loaded_at') }}, ' UTC',
             case when tenant_id = '' then '' else concat(' (', tenant_id, ')') end,
             case
                 when rejected_files > 0 and rejected_rows > 0
-                    then concat(' rejected ', {{ counted_text('rejected_files', 'file', 'files') }},
-                        ' and quarantined ', {{ counted_text('rejected_rows', 'row', 'rows') }})
+                    then concat(
+                            ' rejected ', {{ counted_text('rejected_files', 'file', 'files') }},
+                            ' and quarantined ', {{ counted_text('rejected_rows', 'row', 'rows') }}
+                        )
                 when rejected_files > 0 then concat(' rejected ', {{ counted_text('rejected_files', 'file', 'files') }})
                 else concat(' quarantined ', {{ counted_text('rejected_rows', 'row', 'rows') }})
             end,
-            ' (see marts.rpt_ingest_rejections).') as message
+            ' (see marts.rpt_ingest_rejections).'
+        ) as message
     from rejected_loads
 
 ),
@@ -154,7 +171,8 @@ call_ages as (
     select
         tenant_id,
         newest_call_at,
-        {{ dbt.datediff('newest_call_at', alerts_as_of(), 'second') }} / 3600.0 as age_hours
+        {{ dbt.datediff('newest_call_at', alerts_as_of(), 'second') }}
+        / 3600.0 as age_hours
     from newest_calls
 
 ),
@@ -167,9 +185,11 @@ stale_alerts as (
         cast(null as date) as billing_month,
         newest_call_at as raised_at,
         concat('stale|', tenant_id, '|', cast(newest_call_at as {{ dbt.type_string() }})) as alert_id,
-        concat('The newest call of ', tenant_id, ' started on ', {{ minute_text('newest_call_at') }},
+        concat(
+            'The newest call of ', tenant_id, ' started on ', {{ minute_text('newest_call_at') }},
             ' UTC, more than ', {{ number_text(var('stale_after_hours', 48), 0) }},
-            ' hours ago: is the export or the fetcher still running?') as message
+            ' hours ago: is the export or the fetcher still running?'
+        ) as message
     from call_ages
     where age_hours > {{ var('stale_after_hours', 48) | float }}
 

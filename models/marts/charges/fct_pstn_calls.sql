@@ -36,7 +36,9 @@ final as (
         cast(destination_country_source as {{ dbt.type_string() }}) as destination_country_source,
         cast(destination_zone as {{ dbt.type_string() }}) as destination_zone,
         cast(number_type as {{ dbt.type_string() }}) as number_type,
-        cast({{ mask_phone_number('callee_number_e164', 'callee_calling_code') }} as {{ dbt.type_string() }}) as destination_number_masked,
+        cast(
+            {{ mask_phone_number('callee_number_e164', 'callee_calling_code') }} as {{ dbt.type_string() }}
+        ) as destination_number_masked,
         cast(licence_snapshot_date as date) as licence_snapshot_date,
         cast(has_audio_conferencing as boolean) as has_audio_conferencing,
         cast(has_pay_per_minute as boolean) as has_pay_per_minute,
@@ -77,7 +79,7 @@ final as (
             and (reported_charge is not null or reported_capability is not null)
             and (
                 abs(coalesce(rated_charge, 0) - (coalesce(reported_charge, 0) + coalesce(reported_connection_fee, 0)))
-                    > {{ tolerance }}
+                > {{ tolerance }}
                 or (rated_capability = 'MCOMEETADD' and coalesce(reported_capability, '') <> 'MCOMEETADD')
                 or (
                     rated_capability = 'MCOPSTNPP'

@@ -35,7 +35,7 @@ final as (
         cast(rated_charge as decimal(18, 2)) as rated_charge,
         cast(row_number() over (
             partition by tenant_id, billing_month
-            order by rated_charge desc, destination_country, currency
+            order by rated_charge desc, destination_country asc, currency asc
         ) as bigint) as destination_rank
     from destinations
 

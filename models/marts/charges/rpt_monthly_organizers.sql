@@ -41,7 +41,7 @@ final as (
         cast(currency as {{ dbt.type_string() }}) as currency,
         cast(row_number() over (
             partition by tenant_id, billing_month
-            order by rated_charge desc, duration_seconds desc, organizer
+            order by rated_charge desc, duration_seconds desc, organizer asc
         ) as bigint) as organizer_rank
     from organizers
 

@@ -61,8 +61,8 @@ final as (
     from days
     inner join ledger_days
         on days.tenant_id = ledger_days.tenant_id
-        and days.currency = ledger_days.currency
-        and days.balance_date = ledger_days.ledger_date
+            and days.currency = ledger_days.currency
+            and days.balance_date = ledger_days.ledger_date
 
 )
 

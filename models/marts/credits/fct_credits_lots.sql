@@ -43,15 +43,17 @@ recorded_lots as (
     from funding_lots
     inner join balance
         on funding_lots.tenant_id = balance.tenant_id
-        and funding_lots.currency = balance.currency
-        and funding_lots.funded_date = balance.balance_date
+            and funding_lots.currency = balance.currency
+            and funding_lots.funded_date = balance.balance_date
 
 ),
 
 simulated_lots as (
 
     select
-        {{ dbt.hash("concat(tenant_id, '|', currency, '|', cast(balance_date as " ~ dbt.type_string() ~ "), '|simulated')") }} as lot_id,
+        {{ dbt.hash(
+            "concat(tenant_id, '|', currency, '|', cast(balance_date as " ~ dbt.type_string() ~ "), '|simulated')"
+        ) }} as lot_id,
         tenant_id,
         currency,
         'simulated' as lot_source,
@@ -85,7 +87,7 @@ positioned as (
     from lots
     inner join walked
         on lots.tenant_id = walked.tenant_id
-        and lots.currency = walked.currency
+            and lots.currency = walked.currency
 
 ),
 
@@ -104,8 +106,8 @@ at_expiry as (
     from positioned
     left join balance
         on positioned.tenant_id = balance.tenant_id
-        and positioned.currency = balance.currency
-        and positioned.expires_on = balance.balance_date
+            and positioned.currency = balance.currency
+            and positioned.expires_on = balance.balance_date
 
 ),
 
@@ -130,9 +132,9 @@ used_up as (
     from used
     inner join balance
         on used.tenant_id = balance.tenant_id
-        and used.currency = balance.currency
-        and balance.consumed_total >= used.lot_end
-        and balance.balance_date < used.expires_on
+            and used.currency = balance.currency
+            and used.lot_end <= balance.consumed_total
+            and used.expires_on > balance.balance_date
     where used.used_amount = used.amount
     group by used.lot_id, used.tenant_id, used.currency
 
@@ -153,8 +155,12 @@ final as (
         used.lot_start,
         used.lot_end,
         used.used_amount,
-        cast(case when used.is_expired then used.amount - used.used_amount else 0 end as {{ credits_money_type() }}) as forfeited_amount,
-        cast(case when used.is_expired then 0 else used.amount - used.used_amount end as {{ credits_money_type() }}) as remaining_amount,
+        cast(
+            case when used.is_expired then used.amount - used.used_amount else 0 end as {{ credits_money_type() }}
+        ) as forfeited_amount,
+        cast(
+            case when used.is_expired then 0 else used.amount - used.used_amount end as {{ credits_money_type() }}
+        ) as remaining_amount,
         case
             when used.used_amount = used.amount then 'used_up'
             when used.is_expired then 'expired'
@@ -167,8 +173,8 @@ final as (
     from used
     left join used_up
         on used.lot_id = used_up.lot_id
-        and used.tenant_id = used_up.tenant_id
-        and used.currency = used_up.currency
+            and used.tenant_id = used_up.tenant_id
+            and used.currency = used_up.currency
 
 )
 

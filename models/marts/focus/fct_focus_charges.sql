@@ -89,7 +89,9 @@ final as (
         cast(start_at as timestamp) as ChargePeriodStart,
         cast(end_at as timestamp) as ChargePeriodEnd,
         cast(consumed_quantity as decimal(18, 4)) as ConsumedQuantity,
-        cast(case when charge_component = 'connection_fee' then 'Calls' else 'Minutes' end as {{ dbt.type_string() }}) as ConsumedUnit,
+        cast(
+            case when charge_component = 'connection_fee' then 'Calls' else 'Minutes' end as {{ dbt.type_string() }}
+        ) as ConsumedUnit,
         cast(contracted_unit_price * pricing_quantity as decimal(38, 10)) as ContractedCost,
         cast(contracted_unit_price as decimal(18, 6)) as ContractedUnitPrice,
         cast(billed_cost as decimal(18, 2)) as EffectiveCost,
@@ -100,7 +102,9 @@ final as (
         cast(list_unit_price as decimal(18, 6)) as ListUnitPrice,
         cast('Standard' as {{ dbt.type_string() }}) as PricingCategory,
         cast(pricing_quantity as decimal(18, 4)) as PricingQuantity,
-        cast(case when charge_component = 'connection_fee' then 'Calls' else 'Minutes' end as {{ dbt.type_string() }}) as PricingUnit,
+        cast(
+            case when charge_component = 'connection_fee' then 'Calls' else 'Minutes' end as {{ dbt.type_string() }}
+        ) as PricingUnit,
         cast('Microsoft' as {{ dbt.type_string() }}) as ProviderName,
         cast('Microsoft' as {{ dbt.type_string() }}) as PublisherName,
         cast(usage_id as {{ dbt.type_string() }}) as ResourceId,
@@ -110,7 +114,10 @@ final as (
         cast('Microsoft Teams Audio Conferencing' as {{ dbt.type_string() }}) as ServiceName,
         cast('Microsoft' as {{ dbt.type_string() }}) as ServiceProviderName,
         cast('Productivity and Collaboration' as {{ dbt.type_string() }}) as ServiceSubcategory,
-        cast(case when charge_component = 'pool_minutes' then 'MCOMEETADD' else 'MCOPSTNPP' end as {{ dbt.type_string() }}) as SkuId,
+        cast(
+            case when charge_component = 'pool_minutes' then 'MCOMEETADD' else 'MCOPSTNPP' end
+            as {{ dbt.type_string() }}
+        ) as SkuId,
         cast(concat(
             coalesce(destination_country, 'unknown'), ':', coalesce(number_type, 'unknown'),
             case when charge_component = 'connection_fee' then ':connection' else '' end

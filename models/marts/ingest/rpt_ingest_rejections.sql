@@ -44,10 +44,10 @@ refused_files as (
 
 ),
 
-{#- International digits of each number (after `+` or `00`), to find its calling code the way
-    call classification does: the longest of 3, 2 or 1 leading digits found in the seed. -#}
 numbers_prepared as (
 
+    {#- International digits of each number (after `+` or `00`), to find its calling code the way
+        call classification does: the longest of 3, 2 or 1 leading digits found in the seed. #}
     select
         quarantined_row_id,
         caller_number,
@@ -68,6 +68,7 @@ numbers_masked as (
 
     select
         numbers_prepared.quarantined_row_id,
+        -- noqa: disable=LT02
         {{ mask_phone_number(
             'numbers_prepared.caller_number',
             'coalesce(caller_3.calling_code, caller_2.calling_code, caller_1.calling_code)') }} as caller_number_masked,
@@ -83,6 +84,7 @@ numbers_masked as (
     {%- endfor %}
 
 ),
+-- noqa: enable=LT02
 
 rows_filled as (
 
@@ -110,6 +112,7 @@ rejected_rows as (
         source_member,
         source_line,
         reasons,
+        -- noqa: disable=LT02
         {#- Each token, written as a JSON string "⟦column⟧", becomes the shown value as a JSON
             string (its quotes escaped), or null. chr() keeps the quotes portable. -#}
         {%- set shown = [
@@ -124,6 +127,7 @@ rejected_rows as (
             concat(chr(34), '⟦{{ token }}⟧', chr(34)),
             coalesce(concat(chr(34), replace({{ column }}, chr(34), concat(chr(92), chr(34))), chr(34)), 'null'))
         {%- endfor %} as raw_record,
+        -- noqa: enable=LT02
         file_sha256,
         load_id,
         loaded_at

@@ -13,7 +13,8 @@ allocation as (
 thresholds as (
 
     {%- for threshold in var('pool_alert_thresholds_pct', [80, 100]) %}
-    select {{ threshold | int }} as threshold_pct{% if not loop.last %} union all{% endif %}
+    select {{ threshold | int }} as threshold_pct{% if not loop.last %}
+    union all{% endif %}
     {%- endfor %}
 
 ),
@@ -25,7 +26,8 @@ crossings as (
         thresholds.threshold_pct,
         cast(ceil(thresholds.threshold_pct * allocation.capacity_seconds / 100.0) as bigint) as threshold_seconds,
         row_number() over (
-            partition by allocation.tenant_id, allocation.pool_capability, allocation.billing_month,
+            partition by
+                allocation.tenant_id, allocation.pool_capability, allocation.billing_month,
                 thresholds.threshold_pct
             order by allocation.start_at, allocation.usage_id
         ) as crossing_rank

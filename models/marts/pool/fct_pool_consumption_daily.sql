@@ -47,8 +47,8 @@ days as (
     from capacity
     left join daily_use
         on capacity.tenant_id = daily_use.tenant_id
-        and capacity.pool_capability = daily_use.pool_capability
-        and capacity.usage_date = daily_use.usage_date
+            and capacity.pool_capability = daily_use.pool_capability
+            and capacity.usage_date = daily_use.usage_date
 
 ),
 

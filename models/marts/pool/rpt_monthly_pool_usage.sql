@@ -56,7 +56,11 @@ pool_value as (
 pool_value_single_currency as (
 
     {# The value is shown when a month's pooled calls are priced in one currency. #}
-    select tenant_id, billing_month, max(currency) as currency, max(value_at_credit_rates) as value_at_credit_rates
+    select
+        tenant_id,
+        billing_month,
+        max(currency) as currency,
+        max(value_at_credit_rates) as value_at_credit_rates
     from pool_value
     group by tenant_id, billing_month
     having count(*) = 1
@@ -89,12 +93,12 @@ final as (
     from monthly
     inner join last_days
         on monthly.tenant_id = last_days.tenant_id
-        and monthly.pool_capability = last_days.pool_capability
-        and monthly.billing_month = last_days.billing_month
-        and last_days.day_rank_from_end = 1
+            and monthly.pool_capability = last_days.pool_capability
+            and monthly.billing_month = last_days.billing_month
+            and last_days.day_rank_from_end = 1
     left join pool_value_single_currency
         on monthly.tenant_id = pool_value_single_currency.tenant_id
-        and monthly.billing_month = pool_value_single_currency.billing_month
+            and monthly.billing_month = pool_value_single_currency.billing_month
 
 )
 

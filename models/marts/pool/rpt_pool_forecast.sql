@@ -34,8 +34,8 @@ month_days as (
     from daily
     inner join latest_months
         on daily.tenant_id = latest_months.tenant_id
-        and daily.pool_capability = latest_months.pool_capability
-        and daily.billing_month = latest_months.billing_month
+            and daily.pool_capability = latest_months.pool_capability
+            and daily.billing_month = latest_months.billing_month
 
 ),
 
@@ -62,12 +62,15 @@ as_of as (
         month_days.pool_seconds,
         month_days.licensed_users,
         month_days.projected_exhaustion_date,
-        cast({{ dbt.datediff('month_to_date.billing_month', add_months('month_to_date.billing_month', 1), 'day') }} as bigint) as days_in_month
+        cast(
+            {{ dbt.datediff('month_to_date.billing_month', add_months('month_to_date.billing_month', 1), 'day') }}
+            as bigint
+        ) as days_in_month
     from month_to_date
     inner join month_days
         on month_to_date.tenant_id = month_days.tenant_id
-        and month_to_date.pool_capability = month_days.pool_capability
-        and month_to_date.as_of_date = month_days.usage_date
+            and month_to_date.pool_capability = month_days.pool_capability
+            and month_to_date.as_of_date = month_days.usage_date
 
 ),
 
@@ -79,12 +82,19 @@ month_calls as (
         count(distinct calls.currency) as currencies,
         sum(case when calls.pooled_seconds > 0 then calls.pooled_seconds else 0 end) as pooled_seconds,
         sum({{ to_cents('coalesce(calls.pooled_value_at_credit_rates, 0)') }}) as pooled_value_cents,
-        sum(case when calls.charge_reason = 'pool_exhausted' then {{ to_cents('coalesce(calls.rated_charge, 0)') }} else 0 end) as overflow_charge_cents,
-        sum(case when calls.charge_reason = 'pool_exhausted' and calls.is_blocked then calls.overflow_seconds else 0 end) as blocked_overflow_seconds
+        sum(
+            case
+                when calls.charge_reason = 'pool_exhausted' then {{ to_cents('coalesce(calls.rated_charge, 0)') }}
+                else 0
+            end
+        ) as overflow_charge_cents,
+        sum(
+            case when calls.charge_reason = 'pool_exhausted' and calls.is_blocked then calls.overflow_seconds else 0 end
+        ) as blocked_overflow_seconds
     from calls
     inner join latest_months
         on calls.tenant_id = latest_months.tenant_id
-        and calls.billing_month = latest_months.billing_month
+            and calls.billing_month = latest_months.billing_month
     where calls.is_pool_eligible
     group by calls.tenant_id
 
@@ -99,7 +109,9 @@ projected as (
         month_calls.overflow_charge_cents,
         month_calls.blocked_overflow_seconds,
         as_of.mtd_seconds_used + as_of.mtd_overflow_seconds as mtd_demand_seconds,
-        {{ divide_rounded('(as_of.mtd_seconds_used + as_of.mtd_overflow_seconds) * as_of.days_in_month', 'as_of.days_elapsed') }} as projected_demand_seconds,
+        {{ divide_rounded(
+            '(as_of.mtd_seconds_used + as_of.mtd_overflow_seconds) * as_of.days_in_month', 'as_of.days_elapsed'
+        ) }} as projected_demand_seconds,
         {# Credit rate of a pooled minute, in 1/10,000 of the currency unit. #}
         case
             when month_calls.pooled_seconds > 0
@@ -141,17 +153,25 @@ final as (
         {{ seconds_to_minutes(divide_rounded('mtd_demand_seconds', 'days_elapsed')) }} as daily_demand_minutes,
         {{ seconds_to_minutes('projected_demand_seconds') }} as projected_demand_minutes,
         cast(
-            case when pool_seconds > 0 then {{ percentage('projected_demand_seconds', 'pool_seconds') }} end as decimal(9, 2)
+            case when pool_seconds > 0 then {{ percentage('projected_demand_seconds', 'pool_seconds') }} end
+            as decimal(9, 2)
         ) as projected_utilization_pct,
         exhausted_on,
         coalesce(exhausted_on, projected_exhaustion_date) as projected_exhaustion_date,
         {{ seconds_to_minutes('projected_overflow_seconds') }} as projected_overflow_minutes,
         {{ seconds_to_minutes('additional_overflow_seconds') }} as projected_additional_overflow_minutes,
         currency,
-        cast(cast(rate_per_minute_e4 as decimal(18, 0)) * cast(0.0001 as decimal(5, 4)) as decimal(18, 4)) as credit_rate_per_minute,
+        cast(
+            cast(rate_per_minute_e4 as decimal(18, 0)) * cast(0.0001 as decimal(5, 4)) as decimal(18, 4)
+        ) as credit_rate_per_minute,
         {{ cents_to_money('coalesce(overflow_charge_cents, 0)') }} as overflow_cost_to_date,
-        {{ cents_to_money(divide_rounded('additional_overflow_seconds * rate_per_minute_e4', '6000')) }} as projected_additional_overflow_cost,
-        {{ cents_to_money('coalesce(overflow_charge_cents, 0) + ' ~ divide_rounded('additional_overflow_seconds * rate_per_minute_e4', '6000')) }} as projected_overflow_cost,
+        {{ cents_to_money(
+            divide_rounded('additional_overflow_seconds * rate_per_minute_e4', '6000')
+        ) }} as projected_additional_overflow_cost,
+        {{ cents_to_money(
+            'coalesce(overflow_charge_cents, 0) + '
+            ~ divide_rounded('additional_overflow_seconds * rate_per_minute_e4', '6000')
+        ) }} as projected_overflow_cost,
         {{ seconds_to_minutes('coalesce(blocked_overflow_seconds, 0)') }} as blocked_overflow_minutes
     from overflow
 

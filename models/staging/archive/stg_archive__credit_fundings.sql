@@ -23,7 +23,10 @@ ranked as (
 final as (
 
     select
-        {{ dbt.hash("concat(tenant_id, '|', cast(funded_at as " ~ dbt.type_string() ~ "), '|', cast(amount as " ~ dbt.type_string() ~ "), '|', currency, '|', kind)") }} as funding_id,
+        {{ dbt.hash(
+            "concat(tenant_id, '|', cast(funded_at as " ~ dbt.type_string() ~ "), '|', "
+            ~ "cast(amount as " ~ dbt.type_string() ~ "), '|', currency, '|', kind)"
+        ) }} as funding_id,
         tenant_id,
         funded_at,
         cast(funded_at as date) as funded_date,

@@ -9,7 +9,7 @@ licence_assignments as (
 
     select * from {{ source('archive', 'licence_assignments') }}
     {%- if is_incremental() %}
-    where load_id > (select coalesce(max(load_id), '') from {{ this }})
+    where licence_assignments.load_id > (select coalesce(max(staged.load_id), '') from {{ this }} as staged)
     {%- endif %}
 
 ),

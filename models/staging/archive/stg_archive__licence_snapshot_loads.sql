@@ -17,9 +17,19 @@ tenant_skus as (
 
 snapshot_loads as (
 
-    select distinct tenant_id, 'licence_users' as dataset, snapshot_date, load_id from licence_users
+    select distinct
+        tenant_id,
+        'licence_users' as dataset,
+        snapshot_date,
+        load_id
+    from licence_users
     union all
-    select distinct tenant_id, 'tenant_skus' as dataset, snapshot_date, load_id from tenant_skus
+    select distinct
+        tenant_id,
+        'tenant_skus' as dataset,
+        snapshot_date,
+        load_id
+    from tenant_skus
 
 ),
 

@@ -9,7 +9,9 @@ manifest as (
 final as (
 
     select
-        {{ dbt.hash("concat(load_id, '|', cast(file_seq as " ~ dbt.type_string() ~ "), '|', coalesce(source_member, ''))") }} as loaded_file_id,
+        {{ dbt.hash(
+            "concat(load_id, '|', cast(file_seq as " ~ dbt.type_string() ~ "), '|', coalesce(source_member, ''))"
+        ) }} as loaded_file_id,
         load_id,
         loaded_at,
         file_seq,

@@ -11,7 +11,10 @@ final as (
     select
         {# The same file's bytes can land under two tenants' folders in one load: the tenant and
            the path are part of a row's name, not only the file's digest. #}
-        {{ dbt.hash("concat(load_id, '|', tenant_id, '|', source_path, '|', coalesce(source_member, ''), '|', file_sha256, '|', dataset, '|', cast(source_line as " ~ dbt.type_string() ~ "))") }} as quarantined_row_id,
+        {{ dbt.hash(
+            "concat(load_id, '|', tenant_id, '|', source_path, '|', coalesce(source_member, ''), '|', "
+            ~ "file_sha256, '|', dataset, '|', cast(source_line as " ~ dbt.type_string() ~ "))"
+        ) }} as quarantined_row_id,
         tenant_id,
         dataset,
         record_key,
