@@ -20,8 +20,12 @@ comma := ,
 FOCUS_PYTHON ?= $(call find_python,3.12)
 FOCUS_VENV := .venv-focus
 FOCUS_STAMP := $(FOCUS_VENV)/.installed-$(shell cat requirements-focus.lock | sha256sum | cut -c1-12)
+# The SQL linter's virtualenv: sqlfluff only; dbt and the project come from $(VENV).
+LINT_VENV := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed-$(shell cat requirements-lint.lock | sha256sum | cut -c1-12)
+purelib = $$($(1) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
-.PHONY: setup browser postgres focus-validator run test lint rules smoke load build sample nightly publish rollback report clean
+.PHONY: setup browser postgres focus-validator sql-linter run test lint rules smoke load build sample nightly publish rollback report clean
 
 setup: $(STAMP)
 
@@ -82,12 +86,32 @@ $(FOCUS_STAMP): requirements-focus.lock
 	$(FOCUS_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-focus.lock
 	touch $@
 
+sql-linter: $(LINT_STAMP)
+
+$(LINT_STAMP): requirements-lint.lock $(STAMP)
+	rm -rf $(LINT_VENV)
+	$(BIN)/python -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-lint.lock
+	echo "import site; site.addsitedir('$(call purelib,$(BIN)/python)')" > $(call purelib,$(LINT_VENV)/bin/python)/main_venv.pth
+	touch $@
+
 sample: setup
 	$(BIN)/pstn generate --out $${PSTN_RAW_DIR:-data/raw}
 
-lint: setup
+# Python with ruff; SQL with sqlfluff (.sqlfluff: dbt's templater, DuckDB's dialect, the house
+# style), compiled against an empty scratch warehouse so it needs no build. A file sqlfluff could
+# not compile fails the lint instead of being skipped.
+lint: setup sql-linter
 	$(BIN)/ruff check src tests scripts models
 	$(BIN)/ruff format --check src tests scripts models
+	@scratch=$$(mktemp -d); \
+	PSTN_WAREHOUSE=$$scratch/warehouse.duckdb $(LINT_VENV)/bin/sqlfluff lint models tests/singular \
+		> $$scratch/sqlfluff.log 2>&1; status=$$?; \
+	grep -v '^=== \[dbt templater\]' $$scratch/sqlfluff.log; \
+	if grep -q 'Skipped file' $$scratch/sqlfluff.log; then status=1; fi; \
+	rm -rf $$scratch; \
+	if [ $$status -ne 0 ]; then echo "sqlfluff: fix the findings above (sqlfluff fix <file> fixes layout)"; fi; \
+	exit $$status
 
 # The dbt project against dbt-project-evaluator's rules (exceptions: project_rules_exceptions.csv).
 rules: setup

@@ -26,9 +26,10 @@ calls as {{ not_materialized() }} (
     content: rare), listed first; the calls of every other key pass through as they are. Ranking
     every call, or joining every call to its rank or to that list, needs memory or spill space for
     all of them, which at 100M rows this machine did not have. More than 10,000 such
-    keys, or an incremental run (only the new loads' keys), ranks every call read. #}
+    keys, or an incremental run (only the new loads' keys), ranks every call read, and so does
+    SQL compiled without running it (`dbt compile`, the SQL linter), which may meet no archive. #}
 {%- set repeated = none %}
-{%- if execute and not is_incremental() %}
+{%- if execute and not is_incremental() and flags.WHICH in ('run', 'build') %}
     {%- set found = run_query(
         "select concat(tenant_id, '|', usage_id) from " ~ source('archive', 'calls')
         ~ " group by tenant_id, usage_id having count(*) > 1 limit 10001"
