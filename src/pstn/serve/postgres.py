@@ -8,11 +8,13 @@ where a key column may be null), and every table and column described with COMME
 
 The whole publish is one transaction, so a reader sees the previous publish or the new one, never
 a mix, and a failed publish rolls back leaving the previous one untouched. Within it:
-- a call-level fact re-rated by month (columns tenant_id, billing_month and rated_at) that the
-  database already holds with the same columns and key has only its changed months replaced: a
-  (tenant, month) whose newest rated_at or row count differs from what the last publish recorded
-  in schema `pstn_publish`, or that is gone from the warehouse. The cost follows the re-rated
-  months, not the history. More than half the rows changed: the table is replaced whole.
+- a call-level fact (a call key and a tenant and month: `usage_id`, `tenant_id`,
+  `billing_month`, or FOCUS's `x_` spellings of them) that the database already holds with the
+  same columns and key has only its changed months replaced: a (tenant, month) whose stamp
+  differs from what the last publish recorded in schema `pstn_publish`, or that is gone from the
+  warehouse. The stamp is the month's newest `rated_at` and row count where the table has
+  `rated_at`, else a digest of the month's rows (the FOCUS mart). The cost of the copy follows
+  the re-rated months, not the history. More than half the rows changed: replaced whole.
 - every other table is loaded into a schema beside (`marts__loading`), then moved into `marts` in
   place of the old one.
 A password in the URL is never printed.
@@ -35,7 +37,8 @@ SCHEMA = "marts"
 LOADING = "marts__loading"
 # What the last publish recorded: each table's column signature and each month's stamp.
 STATE = "pstn_publish"
-MONTHLY_COLUMNS = ("tenant_id", "billing_month", "rated_at")
+# A call-level fact's (call key, tenant, month) columns, as the marts spell them.
+MONTH_KEYS = (("usage_id", "tenant_id", "billing_month"), ("x_usage_id", "x_tenant_id", "x_billing_month"))
 
 # DuckDB type (prefix) -> PostgreSQL type; DECIMAL keeps its precision and scale.
 TYPES = {
@@ -153,10 +156,11 @@ def publish_to_postgres(
                 for table, comment in tables:
                     definition = columns[table]
                     signature = _signature(definition, keys.get(table))
-                    months = _month_stamps(source, table, definition)
+                    month_key = _month_key(definition)
+                    months = _month_stamps(source, table, definition, month_key)
                     changed = _changed_months(cursor, table, signature, months)
                     if changed is not None:
-                        copied = _replace_months(cursor, source, Path(scratch), table, changed)
+                        copied = _replace_months(cursor, source, Path(scratch), table, month_key, changed)
                         _describe(cursor, sql.Identifier(SCHEMA, table), comment, definition)
                         report.tables[table] = sum(count for _, count in months.values())
                         report.monthly[table] = (len(changed), len(months), copied)
@@ -210,6 +214,16 @@ def _prepare_schemas(cursor) -> None:
     cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(LOADING)))
     cursor.execute(sql.SQL("create schema {}").format(sql.Identifier(LOADING)))
     cursor.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(STATE)))
+    # State of another shape (an earlier version's) is dropped: it only spares copies, so without
+    # it every table is replaced whole once.
+    cursor.execute(
+        "select count(*) from information_schema.columns where table_schema = %s "
+        "and table_name = 'published_months' and column_name = 'stamp'",
+        [STATE],
+    )
+    if not cursor.fetchone()[0]:
+        for name in ("published_months", "published_tables"):
+            cursor.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(STATE, name)))
     cursor.execute(
         sql.SQL(
             "create table if not exists {} (table_name text primary key, signature text not null, "
@@ -219,7 +233,7 @@ def _prepare_schemas(cursor) -> None:
     cursor.execute(
         sql.SQL(
             "create table if not exists {} (table_name text, tenant_id text, billing_month date, "
-            "rated_at text, row_count bigint, primary key (table_name, tenant_id, billing_month))"
+            "stamp text, row_count bigint, primary key (table_name, tenant_id, billing_month))"
         ).format(sql.Identifier(STATE, "published_months"))
     )
 
@@ -229,15 +243,28 @@ def _signature(columns, key) -> str:
     return ";".join(f"{name} {postgres_type(data_type)}" for name, data_type, _ in columns) + f"|{key}"
 
 
-def _month_stamps(source, table: str, columns) -> dict[tuple[str, object], tuple[object, int]]:
-    """(tenant, month) -> (newest rated_at, rows) of a table re-rated by month; {} for others."""
-    if not set(MONTHLY_COLUMNS) <= {name for name, _, _ in columns}:
+def _month_key(columns) -> tuple[str, str] | None:
+    """The (tenant, month) columns of a call-level fact, None for every other table."""
+    names = {name for name, _, _ in columns}
+    return next(((tenant, month) for call, tenant, month in MONTH_KEYS if {call, tenant, month} <= names), None)
+
+
+def _month_stamps(source, table: str, columns, month_key) -> dict[tuple[str, object], tuple[object, int]]:
+    """(tenant, month) -> (stamp, rows) of a call-level fact; {} for other tables. The stamp is the
+    month's newest rated_at, or where the table has none, a sum of its rows' hashes (any change of
+    any value changes it; the order of rows does not)."""
+    if month_key is None:
         return {}
+    names = [name for name, _, _ in columns]
+    if "rated_at" in names:
+        stamp = "cast(max(rated_at) as varchar)"
+    else:
+        stamp = f"cast(sum(cast(hash({', '.join(sql_identifier(n) for n in names)}) as hugeint)) as varchar)"
+    tenant, month = (sql_identifier(name) for name in month_key)
     rows = source.execute(
-        "select tenant_id, billing_month, cast(max(rated_at) as varchar), count(*) "
-        f"from {SCHEMA}.{sql_identifier(table)} group by tenant_id, billing_month"
+        f"select {tenant}, {month}, {stamp}, count(*) from {SCHEMA}.{sql_identifier(table)} group by all"
     ).fetchall()
-    return {(tenant, month): (rated_at, count) for tenant, month, rated_at, count in rows}
+    return {(tenant_id, billing_month): (value, count) for tenant_id, billing_month, value, count in rows}
 
 
 def _changed_months(cursor, table: str, signature: str, months: dict) -> list[tuple[str, object]] | None:
@@ -256,7 +283,7 @@ def _changed_months(cursor, table: str, signature: str, months: dict) -> list[tu
     if not recorded or recorded[0] != signature or not cursor.fetchone()[0]:
         return None
     cursor.execute(
-        sql.SQL("select tenant_id, billing_month, rated_at, row_count from {} where table_name = %s").format(
+        sql.SQL("select tenant_id, billing_month, stamp, row_count from {} where table_name = %s").format(
             sql.Identifier(STATE, "published_months")
         ),
         [table],
@@ -269,7 +296,7 @@ def _changed_months(cursor, table: str, signature: str, months: dict) -> list[tu
     return changed
 
 
-def _replace_months(cursor, source, scratch: Path, table: str, changed: list[tuple[str, object]]) -> int:
+def _replace_months(cursor, source, scratch: Path, table: str, month_key, changed: list[tuple[str, object]]) -> int:
     """Delete the changed months' rows and copy the warehouse's rows of those months in their place."""
     from psycopg import sql
 
@@ -278,11 +305,12 @@ def _replace_months(cursor, source, scratch: Path, table: str, changed: list[tup
     tenants = [tenant for tenant, _ in changed]
     months = [month for _, month in changed]
     cursor.execute(
-        sql.SQL(
-            "delete from {} where (tenant_id, billing_month) in (select * from unnest(%s::text[], %s::date[]))"
-        ).format(sql.Identifier(SCHEMA, table)),
+        sql.SQL("delete from {} where ({}, {}) in (select * from unnest(%s::text[], %s::date[]))").format(
+            sql.Identifier(SCHEMA, table), sql.Identifier(month_key[0]), sql.Identifier(month_key[1])
+        ),
         [tenants, months],
     )
+    key = ", ".join(sql_identifier(name) for name in month_key)
     pairs = ", ".join(f"({sql_literal(tenant)}, date {sql_literal(str(month))})" for tenant, month in changed)
     return _copy_rows(
         cursor,
@@ -290,7 +318,7 @@ def _replace_months(cursor, source, scratch: Path, table: str, changed: list[tup
         scratch,
         table,
         f"select published.* from {SCHEMA}.{sql_identifier(table)} as published semi join "
-        f"(values {pairs}) as changed (tenant_id, billing_month) using (tenant_id, billing_month)",
+        f"(values {pairs}) as changed ({key}) using ({key})",
         sql.Identifier(SCHEMA, table),
     )
 
