@@ -133,9 +133,9 @@ def dag_rules(p: Project) -> list[Finding]:
         elif len(readers) > 1:
             found.append(Finding("source_fanout", p.name(uid), ", ".join(readers)))
     leaves = {uid for uid in p.models if not any(p.kind(c) == "model" for c in p.children.get(uid, ()))}
-    for uid in list(p.models) + [u for u in p.nodes if p.kind(u) == "seed"]:
+    for uid in p.models:
         leaf_children = sorted(p.name(c) for c in p.children.get(uid, ()) if c in leaves)
-        if p.kind(uid) == "model" and len(leaf_children) >= FANOUT_THRESHOLD:
+        if len(leaf_children) >= FANOUT_THRESHOLD:
             found.append(Finding("model_fanout", p.name(uid), ", ".join(leaf_children)))
     # Rejoining: parent -> middle -> child and parent -> child, where middle feeds only child.
     for child, ups in p.parents.items():

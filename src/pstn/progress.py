@@ -68,7 +68,12 @@ class Progress:
     def phase(self, note: str) -> None:
         """A named stage of the work with no count of its own (`validating with Great Expectations`)."""
         self.update(0, note)
-        if self.enabled and self.bar is None and time.monotonic() - self.started >= self.interval:
+        if (
+            self.enabled
+            and self.bar is None
+            and time.monotonic() - self.started >= self.interval
+            and self.shown != (self.done, self.note)
+        ):
             self._line(time.monotonic())
 
     def close(self) -> None:
