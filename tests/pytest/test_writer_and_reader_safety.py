@@ -70,6 +70,35 @@ def test_every_writer_stops_while_another_holds_the_lock(sample, tmp_path):
     assert not (root / "wh" / "archive" / "_manifest").exists() and not (root / "wh" / "warehouse.duckdb").exists()
 
 
+def test_the_windows_lock_leaves_the_holder_record_readable(tmp_path, monkeypatch):
+    """Windows byte-range locks are mandatory: the lock sits on a byte past the record, so the
+    process turned away can still read who holds it. Simulated with a stand-in msvcrt that refuses
+    a second lock on the same byte, as Windows does."""
+    from pstn.ops import writer_lock as module
+
+    held: dict[tuple[int, int], int] = {}  # (file, byte) -> the descriptor holding it
+
+    class FakeMsvcrt:
+        LK_NBLCK = 2
+
+        @staticmethod
+        def locking(fd: int, mode: int, nbytes: int) -> None:
+            assert mode == FakeMsvcrt.LK_NBLCK and nbytes == 1
+            byte = (os.fstat(fd).st_ino, os.lseek(fd, 0, os.SEEK_CUR))
+            if held.get(byte, fd) != fd:
+                raise OSError("locked")
+            held[byte] = fd
+
+    monkeypatch.setitem(sys.modules, "msvcrt", FakeMsvcrt)
+    monkeypatch.setattr(module, "WINDOWS", True)
+    settings = Settings.from_env(warehouse=tmp_path / "wh" / "warehouse.duckdb", archive_dir=tmp_path / "archive")
+    with writer_lock(settings, "fetch"):
+        assert len(held) == 2 and {byte for _, byte in held} == {module.WINDOWS_LOCK_OFFSET}
+        with pytest.raises(module.WriterBusy, match=rf"pid {os.getpid()} \(fetch\) since "):
+            with writer_lock(settings, "load"):
+                pass
+
+
 def test_two_loads_at_once_leave_the_archive_of_one(sample, tmp_path):
     """Two loads started together: one runs, the other stops with 75 naming it; the archive is
     what a single load leaves, and the build after it is green."""

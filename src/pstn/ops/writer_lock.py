@@ -7,7 +7,9 @@ The kernel drops the lock when the process ends however it ends (kill -9 include
 lock file never blocks anybody. A second writer stops with exit 75 and a message that names the
 holder, or waits for it with `--wait SECONDS`.
 
-POSIX systems lock with flock(2), Windows with msvcrt's byte-range lock: the same rule on both.
+POSIX systems lock with flock(2), Windows with msvcrt's byte-range lock on one byte far past the
+end of the file: the same rule on both. (Windows byte-range locks are mandatory; locking a byte the
+file never holds leaves the holder's record readable to the process that is turned away.)
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pstn.settings import Settings
 EXIT_BUSY = 75  # EX_TEMPFAIL: another writer is running; try again later
 LOCK_NAME = ".pstn-writer.lock"
 POLL_SECONDS = 0.25
+WINDOWS = os.name == "nt"
+WINDOWS_LOCK_OFFSET = 1 << 30  # the byte Windows locks: past any record the file holds
 
 
 class WriterBusy(Exception):
@@ -42,10 +46,11 @@ def lock_files(settings: Settings) -> list[Path]:
 
 
 def _try_lock(handle: IO[str]) -> bool:
-    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    if WINDOWS:
         import msvcrt
 
-        handle.seek(0)
+        handle.flush()
+        os.lseek(handle.fileno(), WINDOWS_LOCK_OFFSET, os.SEEK_SET)  # locking() starts at the position
         try:
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         except OSError:
@@ -61,11 +66,11 @@ def _try_lock(handle: IO[str]) -> bool:
 
 
 def _holder(path: Path) -> str:
-    """Who holds `path`, as its holder wrote it just after taking the lock (byte 0 stays free for
-    Windows' byte-range lock); read again for a moment if the holder is still writing it."""
+    """Who holds `path`, as its holder wrote it just after taking the lock; read again for a moment
+    if the holder is still writing it."""
     for _ in range(20):
         try:
-            record = json.loads(path.read_text(encoding="utf-8")[1:] or "{}")
+            record = json.loads(path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
             record = {}
         if "pid" in record:
@@ -97,7 +102,7 @@ def writer_lock(settings: Settings, command: str, wait_seconds: float = 0.0) -> 
             handle.seek(0)
             handle.truncate()
             record = {"pid": os.getpid(), "command": command, "since": datetime.now(UTC).isoformat(timespec="seconds")}
-            handle.write(" " + json.dumps(record))
+            handle.write(json.dumps(record))
             handle.flush()
         yield
     finally:
