@@ -94,9 +94,9 @@ def test_the_windows_lock_leaves_the_holder_record_readable(tmp_path, monkeypatc
     settings = Settings.from_env(warehouse=tmp_path / "wh" / "warehouse.duckdb", archive_dir=tmp_path / "archive")
     with writer_lock(settings, "fetch"):
         assert len(held) == 2 and {byte for _, byte in held} == {module.WINDOWS_LOCK_OFFSET}
-        with pytest.raises(module.WriterBusy, match=rf"pid {os.getpid()} \(fetch\) since "):
-            with writer_lock(settings, "load"):
-                pass
+        busy = rf"pid {os.getpid()} \(fetch\) since "
+        with pytest.raises(module.WriterBusy, match=busy), writer_lock(settings, "load"):
+            pass
 
 
 def test_two_loads_at_once_leave_the_archive_of_one(sample, tmp_path):
