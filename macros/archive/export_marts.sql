@@ -8,7 +8,11 @@
             if node.resource_type == 'model' and node.config.schema == 'marts' and node.config.enabled %}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) %}
             {%- if relation is not none and node.config.get('rerate_months') and target.type == 'duckdb' %}
-                {% do export_months_to_parquet(relation, root ~ '/' ~ node.alias) %}
+                {% do export_months_to_parquet(
+                    relation, root ~ '/' ~ node.alias,
+                    node.config.get('rerate_month_column') or 'billing_month',
+                    node.config.get('rerate_watermark_column') or 'rated_at',
+                ) %}
             {%- elif relation is not none %}
                 {% do export_relation_to_parquet(relation, root ~ '/' ~ node.alias, node.columns.keys() | list) %}
             {%- endif %}
@@ -48,7 +52,7 @@
 {% endmacro %}
 
 
-{% macro export_months_to_parquet(relation, path) %}
+{% macro export_months_to_parquet(relation, path, month_column='billing_month', watermark_column='rated_at') %}
     {#- The marts re-rated by month (fct_pstn_calls and its kin) hold every call: rewriting their
         export whole after a nightly that re-rated one month would cost what the full build
         costs. Their export is one file per billing month, `month-YYYY-MM.parquet`,
@@ -69,12 +73,12 @@
         ) %}
     {%- endif %}
     {%- set months = run_query(
-        "select distinct cast(billing_month as varchar) from " ~ relation
-        ~ ("" if whole else " where rated_at = " ~ rated_at())
+        "select distinct cast(" ~ month_column ~ " as varchar) from " ~ relation
+        ~ ("" if whole else " where " ~ watermark_column ~ " = " ~ rated_at())
     ) -%}
     {%- for month in months.columns[0].values() | sort %}
         {% do run_query(
-            "copy (select * from " ~ relation ~ " where billing_month = cast('" ~ month ~ "' as date)) to '"
+            "copy (select * from " ~ relation ~ " where " ~ month_column ~ " = cast('" ~ month ~ "' as date)) to '"
             ~ folder ~ "/month-" ~ month[:7] ~ ".parquet' (format parquet)"
         ) %}
     {%- endfor %}

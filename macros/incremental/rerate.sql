@@ -8,32 +8,46 @@
    logged month left without rows is dropped after (drop_months_left_empty). Staging is rebuilt
    in full there. #}
 
-{% macro rerate_config(unique_key=['tenant_id', 'billing_month'], date_column='billing_date') %}
-    {#- unique_key none: an append-only model (each run adds the rows of the new loads). -#}
-    {%- set by_month = unique_key == ['tenant_id', 'billing_month'] -%}
+{% macro rerate_config(unique_key=['tenant_id', 'billing_month'], date_column='billing_date', by_month=none,
+                       watermark_column='rated_at') %}
+    {#- unique_key none: an append-only model (each run adds the rows of the new loads).
+        by_month: the model is re-rated by month, its unique_key naming the tenant and month columns
+        (default: when the key is exactly tenant_id, billing_month); date_column none: a re-rated
+        month is rebuilt whole rather than from its first affected day; watermark_column holds the
+        run's rated_at (a model with its own column names, such as the FOCUS mart, names its own). -#}
+    {%- set by_month = (unique_key == ['tenant_id', 'billing_month']) if by_month is none else by_month -%}
+    {%- set month_columns = {
+        'rerate_tenant_column': unique_key[0] if by_month else none,
+        'rerate_month_column': unique_key[1] if by_month else none,
+        'rerate_watermark_column': watermark_column,
+    } -%}
     {%- if target.type == 'spark' and by_month -%}
-        {{ return({
+        {%- set spark_config = {
             'materialized': 'incremental',
             'incremental_strategy': 'insert_overwrite',
             'file_format': 'parquet',
-            'partition_by': ['tenant_id', 'billing_month'],
+            'partition_by': unique_key,
             'on_schema_change': 'append_new_columns',
             'rerate_months': true,
             'post_hook': ["{{ drop_months_left_empty() }}"],
-        }) }}
+        } -%}
+        {%- do spark_config.update(month_columns) -%}
+        {{ return(spark_config) }}
     {%- elif target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
     {%- elif unique_key is none -%}
         {{ return({'materialized': 'incremental', 'incremental_strategy': 'append', 'on_schema_change': 'append_new_columns'}) }}
     {%- else -%}
-        {{ return({
+        {%- set duckdb_config = {
             'materialized': 'incremental',
             'incremental_strategy': 'delete+insert',
             'unique_key': unique_key,
             'on_schema_change': 'append_new_columns',
             'rerate_months': by_month,
             'rerate_date_column': date_column,
-        }) }}
+        } -%}
+        {%- do duckdb_config.update(month_columns) -%}
+        {{ return(duckdb_config) }}
     {%- endif -%}
 {% endmacro %}
 
@@ -44,17 +58,20 @@
         more (its only calls moved to another month): drop that partition, as DuckDB's delete
         does. Every month the run did write has rated_at = this run, never older than its log. -#}
     {%- if execute and target.type == 'spark' -%}
+        {%- set tenant = config.get('rerate_tenant_column', 'tenant_id') -%}
+        {%- set month = config.get('rerate_month_column', 'billing_month') -%}
         {%- set stale = run_query(
             "select cast(written.tenant_id as string), cast(written.billing_month as string)"
-            ~ " from (select tenant_id, billing_month, max(rated_at) as rated_at from " ~ this
-            ~ " group by tenant_id, billing_month) as written"
+            ~ " from (select " ~ tenant ~ " as tenant_id, " ~ month ~ " as billing_month, max("
+            ~ config.get('rerate_watermark_column', 'rated_at') ~ ") as rated_at from " ~ this
+            ~ " group by " ~ tenant ~ ", " ~ month ~ ") as written"
             ~ " inner join (select tenant_id, billing_month, max(rated_at) as logged_at from "
             ~ ref('int_rerate_months') ~ " group by tenant_id, billing_month) as logged"
             ~ " on logged.tenant_id = written.tenant_id and logged.billing_month = written.billing_month"
             ~ " where logged.logged_at > written.rated_at") -%}
-        {%- for tenant, month in stale.rows -%}
-            {%- do run_query("alter table " ~ this ~ " drop if exists partition (tenant_id = '"
-                ~ (tenant | replace("\\", "\\\\") | replace("'", "\\'")) ~ "', billing_month = '" ~ month ~ "')") -%}
+        {%- for tenant_value, month_value in stale.rows -%}
+            {%- do run_query("alter table " ~ this ~ " drop if exists partition (" ~ tenant ~ " = '"
+                ~ (tenant_value | replace("\\", "\\\\") | replace("'", "\\'")) ~ "', " ~ month ~ " = '" ~ month_value ~ "')") -%}
         {%- endfor -%}
     {%- endif -%}
     select 1
@@ -111,7 +128,7 @@
     {%- if not is_incremental() -%}
         {{ return({'all': true}) }}
     {%- endif -%}
-    {%- set scope_sql = rerate_months_sql(rerate_relation, this) -%}
+    {%- set scope_sql = rerate_months_sql(rerate_relation, this, config.get('rerate_watermark_column', 'rated_at')) -%}
     {%- set bounds = {'low': none, 'high': none, 'from': none} -%}
     {%- if execute -%}
         {%- set text = dbt.type_string() -%}
@@ -146,8 +163,9 @@
 {% endmacro %}
 
 
-{% macro rerate_months_sql(rerate_relation, target_relation) -%}
-    {#- (tenant, month, first day to re-rate) logged after the target's last rating. Pool use on a
+{% macro rerate_months_sql(rerate_relation, target_relation, watermark_column='rated_at') -%}
+    {#- (tenant, month, first day to re-rate) logged after the target's last rating (the newest
+        watermark_column of target_relation). Pool use on a
         day depends only on earlier days, and a call's rating on itself: days before the first
         affected day keep their rows. On Spark a month's partition is overwritten whole, so its
         first day to re-rate is the month's first. -#}
@@ -155,7 +173,7 @@
         {{ 'billing_month' if target.type == 'spark' else 'min(coalesce(rerate_from_date, billing_month))' }} as rerate_from_date
     from {{ rerate_relation }}
     where rated_at > (
-        select coalesce(max(rated_at), cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
+        select coalesce(max({{ watermark_column }}), cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
     )
     group by tenant_id, billing_month
 {%- endmacro %}
@@ -169,17 +187,17 @@
     {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute='name')) -%}
     {%- set keys = [unique_key] if unique_key is string else unique_key -%}
     {%- if config.get('rerate_months') %}
+    {%- set date_column = config.get('rerate_date_column') %}
     delete from {{ target }} as dbt_incremental_target
     where exists (
         select 1
-        from ({{ rerate_months_sql(ref('int_rerate_months'), target) }}) as rerate_scope
-        where rerate_scope.tenant_id = dbt_incremental_target.tenant_id
-            and rerate_scope.billing_month = dbt_incremental_target.billing_month
+        from ({{ rerate_months_sql(ref('int_rerate_months'), target, config.get('rerate_watermark_column', 'rated_at')) }}) as rerate_scope
+        where rerate_scope.tenant_id = dbt_incremental_target.{{ config.get('rerate_tenant_column', 'tenant_id') }}
+            and rerate_scope.billing_month = dbt_incremental_target.{{ config.get('rerate_month_column', 'billing_month') }}
+            {%- if date_column %}
             {#- A row without the day (a column added by a newer version) goes with its month. #}
-            and coalesce(
-                dbt_incremental_target.{{ config.get('rerate_date_column', 'billing_date') }} >= rerate_scope.rerate_from_date,
-                true
-            )
+            and coalesce(dbt_incremental_target.{{ date_column }} >= rerate_scope.rerate_from_date, true)
+            {%- endif %}
     );
     {%- elif keys %}
     delete from {{ target }} as dbt_incremental_target

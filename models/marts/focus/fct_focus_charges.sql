@@ -11,16 +11,24 @@
      minute (charged seconds rounded up to the billing increment).
    * connection_fee: the per-call connection fee of a call paid with credits (PricingUnit Calls).
    List and contracted costs are unit price x quantity exactly (no rounding); BilledCost is the
-   rated charge in cents: the two credit rows of a call add up to its rated_charge. #}
-{{ config(materialized='table') }}
+   rated charge in cents: the two credit rows of a call add up to its rated_charge.
+   Re-rated by month like the charge facts: a run rebuilds the (tenant, month)s it re-rated,
+   each whole (the rows carry no billing day), stamped with the run's x_rated_at. #}
+{{ config(**rerate_config(
+    unique_key=['x_tenant_id', 'x_billing_month'], date_column=none, by_month=true, watermark_column='x_rated_at'
+)) }}
+{%- set scope = rerate_scope(ref('int_rerate_months')) %}
 
 with
 
 calls as (
 
-    select * from {{ ref('fct_pstn_calls') }}
-    where pooled_seconds > 0
+    select * from {{ ref('fct_pstn_calls') }} as pstn_calls
+    where (
+        pooled_seconds > 0
         or (rated_capability = 'MCOPSTNPP' and charged_seconds > 0 and not is_missing_rate)
+    )
+    and {{ rerate_filter('pstn_calls', scope, date_column=none) }}
 
 ),
 
@@ -140,7 +148,8 @@ final as (
         cast(rated_charge as decimal(18, 2)) as x_call_rated_charge,
         cast(user_principal_name as {{ dbt.type_string() }}) as x_organizer_user_principal_name,
         cast(reported_capability as {{ dbt.type_string() }}) as x_reported_capability,
-        cast(reported_charge as decimal(18, 6)) as x_reported_charge
+        cast(reported_charge as decimal(18, 6)) as x_reported_charge,
+        cast(rated_at as timestamp) as x_rated_at
     from components
 
 )

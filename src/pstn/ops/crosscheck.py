@@ -1,6 +1,6 @@
 """Compare two folders of mart exports (one sub-folder of Parquet files per mart), e.g. the same
 sample built on DuckDB and on Spark, or incrementally and in full: same marts, same rows, value
-for value. `rated_at` (when a row was rated: a run stamp, not a figure) is left out."""
+for value. `rated_at` and `x_rated_at` (when a row was rated: a run stamp, not a figure) are left out."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _marts(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
 
 
-RUN_STAMPS = ("rated_at",)
+RUN_STAMPS = ("rated_at", "x_rated_at")
 
 
 def _normalised(con: duckdb.DuckDBPyConnection, folder: Path, columns: list[str] | None) -> tuple[str, list[str]]:
