@@ -11,6 +11,7 @@ build never opens the published file, so no reader can block it with a lock.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,43 +43,148 @@ def fsync_path(path: Path) -> None:
         os.close(descriptor)
 
 
+# Call-level facts re-rated by month: (tenant, month, the run stamp every re-rated row carries).
+MONTH_KEYS = (("tenant_id", "billing_month", "rated_at"), ("x_tenant_id", "x_billing_month", "x_rated_at"))
+# Above this share of a table's rows changed, the table is copied whole instead of month by month.
+WHOLE_TABLE_SHARE = 0.5
+CHANGED = "pstn_publish_changed_months"  # a temporary table of the connection
+
+
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable[str]) -> list[tuple[str, int]]:
     """Copy `marts.<table>` of the database `con` is using into a new DuckDB file, with their
-    comments, then rename it to `target`. Returns (table, rows) per table."""
+    comments, then rename it to `target`. Returns (table, rows) per table.
+
+    The new file starts as a byte copy of the file published last (when it is one this function
+    wrote: schema `marts` and nothing else), so a build that re-rated a few months rewrites only
+    those: a call-level fact with the same columns has only the (tenant, month)s whose newest run
+    stamp or row count differ replaced; every other table is copied whole (they are small). A
+    copy of the previous file costs its size in disk bandwidth, not the encoding of every row."""
     target = target.expanduser().resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.publishing-{os.getpid()}")
-    for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    _remove(temporary)
     source = con.execute("select current_database()").fetchone()[0]
+    tables = list(tables)
     published: list[tuple[str, int]] = []
-    con.execute(f"attach {sql_literal(str(temporary))} as {ALIAS}")
+    _attach_previous(con, target, temporary)
     try:
-        con.execute(f"create schema {ALIAS}.{PUBLISHED_SCHEMA}")
+        held = _table_columns(con, ALIAS)
+        for table in sorted(set(held) - set(tables)):
+            con.execute(f"drop table {ALIAS}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}")
         for table in tables:
             origin = f"{sql_identifier(source)}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}"
             copy = f"{ALIAS}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}"
-            con.execute(f"create table {copy} as select * from {origin}")
+            columns = _table_columns(con, source, table).get(table, [])
+            month_key = _month_key([name for name, _ in columns])
+            if not (held.get(table) == columns and month_key and _replace_changed_months(con, origin, copy, month_key)):
+                con.execute(f"create or replace table {copy} as select * from {origin}")
             published.append((table, con.execute(f"select count(*) from {copy}").fetchone()[0]))
-            for (comment,) in con.execute(
-                "select comment from duckdb_tables() where database_name = ? and schema_name = ? and table_name = ?"
-                " and comment is not null",
-                [source, PUBLISHED_SCHEMA, table],
-            ).fetchall():
-                con.execute(f"comment on table {copy} is {sql_literal(comment)}")
-            for column, comment in con.execute(
-                "select column_name, comment from duckdb_columns() where database_name = ? and schema_name = ?"
-                " and table_name = ? and comment is not null",
-                [source, PUBLISHED_SCHEMA, table],
-            ).fetchall():
-                con.execute(f"comment on column {copy}.{sql_identifier(column)} is {sql_literal(comment)}")
+            _copy_comments(con, source, table, copy)
         con.execute(f"checkpoint {ALIAS}")
     except BaseException:
         con.execute(f"detach {ALIAS}")
-        temporary.unlink(missing_ok=True)
+        _remove(temporary)
         raise
     con.execute(f"detach {ALIAS}")
     fsync_path(temporary)
     os.replace(temporary, target)
     fsync_path(target.parent)
     return published
+
+
+def _remove(database: Path) -> None:
+    for path in (database, database.with_name(database.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def _attach_previous(con: duckdb.DuckDBPyConnection, target: Path, temporary: Path) -> None:
+    """Attach `temporary` as ALIAS: a copy of the published file when it holds schema `marts`
+    only (tables, no views or other schemas), else a new, empty file."""
+    if target.is_file():
+        try:
+            shutil.copyfile(target, temporary)
+            con.execute(f"attach {sql_literal(str(temporary))} as {ALIAS}")
+        except (OSError, duckdb.Error):
+            _remove(temporary)
+        else:
+            foreign = con.execute(
+                "select count(*) from duckdb_tables() where database_name = ? and schema_name <> ?"
+                " union all select count(*) from duckdb_views() where database_name = ? and not internal"
+                " union all select count(*) from duckdb_schemas() where database_name = ?"
+                " and schema_name not in ('main', 'marts', 'information_schema', 'pg_catalog')",
+                [ALIAS, PUBLISHED_SCHEMA, ALIAS, ALIAS],
+            ).fetchall()
+            if not any(count for (count,) in foreign):
+                con.execute(f"create schema if not exists {ALIAS}.{PUBLISHED_SCHEMA}")
+                return
+            con.execute(f"detach {ALIAS}")
+            _remove(temporary)
+    con.execute(f"attach {sql_literal(str(temporary))} as {ALIAS}")
+    con.execute(f"create schema {ALIAS}.{PUBLISHED_SCHEMA}")
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, database: str, table: str | None = None) -> dict[str, list]:
+    """table -> [(column, type)] in order, for schema `marts` of `database` (one table or all)."""
+    rows = con.execute(
+        "select table_name, column_name, data_type from duckdb_columns() where database_name = ?"
+        " and schema_name = ? and (? is null or table_name = ?) order by table_name, column_index",
+        [database, PUBLISHED_SCHEMA, table, table],
+    ).fetchall()
+    columns: dict[str, list] = {}
+    for name, column, kind in rows:
+        columns.setdefault(name, []).append((column, kind))
+    return columns
+
+
+def _month_key(names: list[str]) -> tuple[str, str, str] | None:
+    return next((key for key in MONTH_KEYS if set(key) <= set(names)), None)
+
+
+def _replace_changed_months(con: duckdb.DuckDBPyConnection, origin: str, copy: str, month_key: tuple) -> bool:
+    """Replace in `copy` the (tenant, month)s whose stamp (newest run stamp, rows) differs from
+    `origin`'s, and those `origin` no longer has. False (nothing done) when more than
+    WHOLE_TABLE_SHARE of the rows changed: copying the table whole is then quicker."""
+    tenant, month, stamp = (sql_identifier(name) for name in month_key)
+    stamps = f"select {tenant} as t, {month} as m, max({stamp}) as s, count(*) as n from {{}} group by all"
+    con.execute(
+        f"""
+        create or replace temp table {CHANGED} as
+        select coalesce(o.t, c.t) as t, coalesce(o.m, c.m) as m, coalesce(o.n, 0) as n
+        from ({stamps.format(origin)}) as o
+        full join ({stamps.format(copy)}) as c on o.t is not distinct from c.t and o.m is not distinct from c.m
+        where o.s is distinct from c.s or o.n is distinct from c.n
+        """
+    )
+    try:
+        months, changed_rows = con.execute(f"select count(*), coalesce(sum(n), 0) from {CHANGED}").fetchone()
+        if changed_rows > WHOLE_TABLE_SHARE * con.execute(f"select count(*) from {origin}").fetchone()[0]:
+            return False
+        if months:
+            matches = (
+                f"exists (select 1 from {CHANGED} as changed where changed.t is not distinct from {{0}}.{tenant}"
+                f" and changed.m is not distinct from {{0}}.{month})"
+            )
+            con.execute(f"delete from {copy} as kept where {matches.format('kept')}")
+            con.execute(f"insert into {copy} select * from {origin} as fresh where {matches.format('fresh')}")
+        return True
+    finally:
+        con.execute(f"drop table if exists {CHANGED}")
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, source: str, table: str, copy: str) -> None:
+    """The table's and its columns' descriptions as `source` has them (none where it has none)."""
+    for (comment,) in con.execute(
+        "select comment from duckdb_tables() where database_name = ? and schema_name = ? and table_name = ?",
+        [source, PUBLISHED_SCHEMA, table],
+    ).fetchall():
+        con.execute(f"comment on table {copy} is {_comment_literal(comment)}")
+    for column, comment in con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = ? and schema_name = ?"
+        " and table_name = ?",
+        [source, PUBLISHED_SCHEMA, table],
+    ).fetchall():
+        con.execute(f"comment on column {copy}.{sql_identifier(column)} is {_comment_literal(comment)}")
+
+
+def _comment_literal(comment: str | None) -> str:
+    return "null" if comment is None else sql_literal(comment)
