@@ -120,9 +120,14 @@ def dag_rules(p: Project) -> list[Finding]:
             )
         if len(models) + len(sources) > TOO_MANY_JOINS:
             found.append(Finding("too_many_joins", model["name"], str(len(models) + len(sources))))
-        # SQL only (a Python model's imports are not relations); comments and the `from` inside
-        # extract(part from value) are not references.
-        code = re.sub(r"\{#.*?#\}|--[^\n]*|extract\s*\([^)]*\)", "", model.get("raw_code", ""), flags=re.S | re.I)
+        # SQL only (a Python model's imports are not relations); comments, the `from` inside
+        # extract(part from value) and `is [not] distinct from` are not references.
+        code = re.sub(
+            r"\{#.*?#\}|--[^\n]*|extract\s*\([^)]*\)|\bdistinct\s+from\b",
+            "",
+            model.get("raw_code", ""),
+            flags=re.S | re.I,
+        )
         hard = sorted(set(HARD_CODED.findall(code))) if model.get("language") == "sql" else []
         if hard:
             found.append(Finding("hard_coded_references", model["name"], ", ".join(hard)))

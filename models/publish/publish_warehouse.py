@@ -33,6 +33,7 @@ def model(dbt, session):
         "rpt_monthly_pool_usage": dbt.ref("rpt_monthly_pool_usage"),
         "rpt_monthly_reconciliation": dbt.ref("rpt_monthly_reconciliation"),
         "rpt_pool_forecast": dbt.ref("rpt_pool_forecast"),
+        "rpt_unknown_skus": dbt.ref("rpt_unknown_skus"),
     }
     target = Path(dbt.config.get("published_warehouse")).resolve()
     published = publish_marts(session, target, list(marts))

@@ -49,6 +49,7 @@ MARTS = {
     "rpt_credits_forecast",
     "rpt_pool_forecast",
     "fct_focus_charges",
+    "rpt_unknown_skus",
 }
 
 

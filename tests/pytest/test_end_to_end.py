@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -311,6 +312,45 @@ def test_a_missing_rate_fails_the_build_and_names_the_destination(tmp_path):
     )
     assert rows == [(True, None)]
     assert not (tmp_path / "wh" / "warehouse.duckdb").exists()
+
+
+def test_the_licence_catalogue_grants_known_skus_and_lists_unknown_ones(tmp_path):
+    """A suite the catalogue knows grants its plans (the E5 without Teams keeps Audio Conferencing;
+    SKUs are matched whatever their case, and the loader writes them upper case);
+    a product without them grants nothing and is not reported; a SKU nobody knows grants nothing,
+    is listed with its days and users, warns in the build and raises one alert."""
+    raw = tmp_path / "raw"
+    (raw / "cdr").mkdir(parents=True)
+    (raw / "licenses").mkdir()
+    (raw / "cdr" / "export.csv").write_text(
+        "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
+        "Destination Number,Charge,Currency,Capability\n"
+        "us-1,conf_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,MCOMEETADD\n"
+    )
+    snapshot = "user_id,sku_part_numbers\nu1,Microsoft_365_E5_(no_Teams)\nu2,Contoso_Custom_Bundle\nu3,ENTERPRISEPACK\n"
+    for day in ("2024-02-01", "2024-02-08"):
+        (raw / "licenses" / f"licences_{day}.csv").write_text(snapshot)
+    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"))
+    env.pop("PSTN_ARCHIVE_DIR", None)
+    result = pstn(env, "run")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert re.search(r"WARN 1 assert_every_licence_sku_is_known", result.stdout), result.stdout[-3000:]
+    # Only u1 counts toward the pool: 60 minutes on every day of February built.
+    assert query(tmp_path, "select distinct pool_minutes from marts.fct_pool_consumption_daily") == [(60,)]
+    assert query(
+        tmp_path,
+        "select tenant_id, sku_reference, first_seen_date, last_seen_date, snapshot_days, holding_users,"
+        " is_assigned_to_users, is_subscribed from marts.rpt_unknown_skus",
+    ) == [("default", "CONTOSO_CUSTOM_BUNDLE", date(2024, 2, 1), date(2024, 2, 8), 2, 1, True, False)]
+    alerts = query(tmp_path, "select alert_id, message from marts.fct_alerts where alert_id like 'unknown_sku|%'")
+    assert alerts == [
+        (
+            "unknown_sku|default|CONTOSO_CUSTOM_BUNDLE",
+            "Licence snapshots of default hold SKU CONTOSO_CUSTOM_BUNDLE, which the licence catalogue does not know"
+            " (1 user, 2024-02-01 to 2024-02-08): it grants nothing until seeds/licence_products.csv lists it"
+            " (see marts.rpt_unknown_skus).",
+        )
+    ]
 
 
 def test_the_alerts_mart_raises_each_condition_once(built):

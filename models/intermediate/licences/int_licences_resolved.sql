@@ -24,15 +24,25 @@ licence_service_plans as (
 
 ),
 
+licence_products as (
+
+    select * from {{ ref('licence_products') }}
+
+),
+
 current_assignments as (
 
-    {# Only the assignments that came with the current version of the user's row. #}
+    {# Only the assignments that came with the current version of the user's row. A Graph SKU
+       the file's subscriptions did not name is known by its GUID where the catalogue has it. #}
     select
         licence_assignments.tenant_id,
         licence_assignments.snapshot_date,
         licence_assignments.user_key,
-        licence_assignments.sku_part_number
+        coalesce(licence_assignments.sku_part_number, licence_products.sku_part_number) as sku_part_number
     from licence_assignments
+    left join licence_products
+        on licence_assignments.sku_part_number is null
+            and licence_assignments.sku_id = lower(licence_products.sku_id)
     inner join licence_users
         on licence_assignments.tenant_id = licence_users.tenant_id
             and licence_assignments.snapshot_date = licence_users.snapshot_date

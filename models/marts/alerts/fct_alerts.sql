@@ -28,6 +28,12 @@ rejections as (
 
 ),
 
+unknown_skus as (
+
+    select * from {{ ref('rpt_unknown_skus') }}
+
+),
+
 threshold_alerts as (
 
     select
@@ -195,6 +201,24 @@ stale_alerts as (
 
 ),
 
+unknown_sku_alerts as (
+
+    select
+        'data_quality' as alert_kind,
+        tenant_id,
+        cast(null as date) as billing_month,
+        cast(first_seen_date as timestamp) as raised_at,
+        concat('unknown_sku|', tenant_id, '|', sku_reference) as alert_id,
+        concat(
+            'Licence snapshots of ', tenant_id, ' hold SKU ', sku_reference,
+            ', which the licence catalogue does not know (', {{ counted_text('holding_users', 'user', 'users') }}, ', ',
+            cast(first_seen_date as {{ dbt.type_string() }}), ' to ', cast(last_seen_date as {{ dbt.type_string() }}),
+            '): it grants nothing until seeds/licence_products.csv lists it (see marts.rpt_unknown_skus).'
+        ) as message
+    from unknown_skus
+
+),
+
 alerts as (
 
     select * from threshold_alerts
@@ -206,6 +230,8 @@ alerts as (
     select * from rejection_alerts
     union all
     select * from stale_alerts
+    union all
+    select * from unknown_sku_alerts
 
 ),
 
