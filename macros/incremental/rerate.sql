@@ -112,7 +112,8 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- for name in ['pool_licence_basis', 'billing_time_zone', 'billing_increment_seconds',
+    {%- for name in ['pool_licence_basis', 'assume_licences_before_first_snapshot', 'billing_time_zone',
+                     'billing_increment_seconds',
                      'pool_allotment_overrides', 'tenant_countries', 'pseudonymise_users'] -%}
         {%- do parts.append(name ~ '=' ~ tojson(var(name, none))) -%}
     {%- endfor -%}

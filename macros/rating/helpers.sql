@@ -26,6 +26,13 @@
 {%- endmacro %}
 
 
+{% macro assumed_licences_from() -%}
+    {#- The first day a tenant's first licence snapshot stands for when it is assumed for the days
+        before it (var assume_licences_before_first_snapshot): before any call. -#}
+    cast('1900-01-01' as date)
+{%- endmacro %}
+
+
 {% macro mask_phone_number(number_column, calling_code_column) -%}
     {#- Country calling code and the last three digits: enough to recognise a number, not to dial it. -#}
     case

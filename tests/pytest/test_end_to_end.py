@@ -353,6 +353,52 @@ def test_the_licence_catalogue_grants_known_skus_and_lists_unknown_ones(tmp_path
     ]
 
 
+def test_calls_before_the_first_licence_snapshot_are_rated_on_it_and_flagged(tmp_path):
+    """A backfill: calls from before the only licence snapshot (Graph keeps no licence history) are
+    rated on that snapshot, and every such call and pool day says so, down to the monthly reports;
+    a snapshot that arrives later and is earlier still re-rates the months before it."""
+    raw = tmp_path / "raw"
+    (raw / "cdr").mkdir(parents=True)
+    (raw / "licenses").mkdir()
+    header = (
+        "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
+        "Destination Number,Charge,Currency,Capability\n"
+    )
+    call = "{0}-1,conf_out,2024-{1}-10T11:00:00Z,2024-{1}-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,{2}\n"
+    (raw / "cdr" / "export.csv").write_text(
+        header + call.format("jan", "01", "MCOMEETADD") + call.format("feb", "02", "MCOMEETADD")
+    )
+    (raw / "licenses" / "licences_2024-02-01.csv").write_text("user_id,sku_part_numbers\nu1,SPE_E5\nu2,SPE_E5\n")
+    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"))
+    env.pop("PSTN_ARCHIVE_DIR", None)
+    result = pstn(env, "run")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    calls = "select usage_id, is_licence_assumed, rated_capability, pooled_seconds from marts.fct_pstn_calls order by 1"
+    assert query(tmp_path, calls) == [("feb-1", False, "MCOMEETADD", 300), ("jan-1", True, "MCOMEETADD", 300)]
+    days = (
+        "select billing_month, bool_and(is_licence_assumed), bool_or(is_licence_assumed), min(pool_minutes),"
+        " max(pool_minutes) from marts.fct_pool_consumption_daily group by 1 order by 1"
+    )
+    assert query(tmp_path, days) == [
+        (date(2024, 1, 1), True, True, 120, 120),
+        (date(2024, 2, 1), False, False, 120, 120),
+    ]
+    monthly = "select billing_month, licence_assumed_days from marts.rpt_monthly_pool_usage order by 1"
+    assert query(tmp_path, monthly) == [(date(2024, 1, 1), 31), (date(2024, 2, 1), 0)]
+    charges = "select billing_month, sum(licence_assumed_calls) from marts.rpt_monthly_charges group by 1 order by 1"
+    assert query(tmp_path, charges) == [(date(2024, 1, 1), 1), (date(2024, 2, 1), 0)]
+
+    # An older snapshot arrives: January is rated on it (one user), no longer assumed.
+    (raw / "licenses" / "licences_2024-01-01.csv").write_text("user_id,sku_part_numbers\nu1,SPE_E5\n")
+    again = pstn(env, "run")
+    assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-3000:]
+    assert query(tmp_path, days) == [
+        (date(2024, 1, 1), False, False, 60, 60),
+        (date(2024, 2, 1), False, False, 120, 120),
+    ]
+    assert query(tmp_path, calls)[1] == ("jan-1", False, "MCOMEETADD", 300)
+
+
 def test_the_alerts_mart_raises_each_condition_once(built):
     """fct_alerts against the conditions read from the other marts one by one."""
     root, _, _ = built

@@ -35,7 +35,8 @@ calls_with_licences as (
         coalesce(by_id.has_pay_per_minute, by_upn.has_pay_per_minute, false) as has_pay_per_minute,
         coalesce(by_id.has_communications_credits, by_upn.has_communications_credits, false)
             as has_communications_credits,
-        coalesce(by_id.snapshot_date, by_upn.snapshot_date) as licence_snapshot_date
+        coalesce(by_id.snapshot_date, by_upn.snapshot_date) as licence_snapshot_date,
+        coalesce(by_id.is_licence_assumed, by_upn.is_licence_assumed, false) as is_licence_assumed
     from calls
     left join licences as by_id
         on calls.tenant_id = by_id.tenant_id

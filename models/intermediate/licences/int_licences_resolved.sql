@@ -3,7 +3,9 @@
 {# One row per tenant, licence snapshot day and user, with the service plans that matter resolved
    through seeds/licence_service_plans.csv, and the days the snapshot stands for: from its date
    until the day before the tenant's next snapshot (a missing day carries the previous snapshot
-   forward; a user absent from a later snapshot holds nothing from that day). #}
+   forward; a user absent from a later snapshot holds nothing from that day). With var
+   assume_licences_before_first_snapshot (default true) each tenant's first snapshot also stands
+   for every day before it, as extra rows flagged is_licence_assumed. #}
 with
 
 licence_users as {{ not_materialized() }} (
@@ -91,12 +93,13 @@ snapshot_ranges as (
     select
         tenant_id,
         snapshot_date,
-        lead(snapshot_date) over (partition by tenant_id order by snapshot_date) as next_snapshot_date
+        lead(snapshot_date) over (partition by tenant_id order by snapshot_date) as next_snapshot_date,
+        row_number() over (partition by tenant_id order by snapshot_date) = 1 as is_first_snapshot
     from snapshot_days
 
 ),
 
-final as (
+resolved as (
 
     select
         licence_users.tenant_id,
@@ -115,7 +118,8 @@ final as (
         coalesce(plans_per_user.credits_flag, 0) = 1 as has_communications_credits,
         coalesce(plans_per_user.phone_system_flag, 0) = 1 as has_phone_system,
         snapshot_ranges.snapshot_date as valid_from,
-        {{ add_days('snapshot_ranges.next_snapshot_date', -1) }} as valid_to
+        {{ add_days('snapshot_ranges.next_snapshot_date', -1) }} as valid_to,
+        snapshot_ranges.is_first_snapshot
     from licence_users
     inner join snapshot_ranges
         on licence_users.tenant_id = snapshot_ranges.tenant_id
@@ -124,6 +128,33 @@ final as (
         on licence_users.tenant_id = plans_per_user.tenant_id
             and licence_users.snapshot_date = plans_per_user.snapshot_date
             and licence_users.user_key = plans_per_user.user_key
+
+),
+
+final as (
+
+    {%- set held = ['tenant_id', 'snapshot_date', 'user_key', 'user_id', 'user_principal_name', 'display_name',
+        'usage_location', 'department', 'dial_out_policy', 'sku_part_numbers', 'has_audio_conferencing',
+        'has_pay_per_minute', 'has_audio_conferencing_basic', 'has_communications_credits', 'has_phone_system'] %}
+
+    select
+        {{ held | join(',\n        ') }},
+        valid_from,
+        valid_to,
+        false as is_licence_assumed
+    from resolved
+    {%- if var('assume_licences_before_first_snapshot', true) %}
+
+    union all
+
+    select
+        {{ held | join(',\n        ') }},
+        {{ assumed_licences_from() }} as valid_from,
+        {{ add_days('valid_from', -1) }} as valid_to,
+        true as is_licence_assumed
+    from resolved
+    where is_first_snapshot
+    {%- endif %}
 
 )
 

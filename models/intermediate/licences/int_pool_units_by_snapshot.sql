@@ -1,6 +1,8 @@
 {# Per tenant licence snapshot: how many users hold MCOMEETADV (the `assigned` basis) and, from
    the tenant SKU snapshot of the same tenant, how many units of SKUs carrying it were bought
-   (the `purchased` basis); each valid until the day before the next snapshot of its kind. #}
+   (the `purchased` basis); each valid until the day before the next snapshot of its kind. The
+   assigned basis has the assumed rows of int_licences_resolved too (is_licence_assumed); a SKU
+   snapshot is never assumed backwards (days before it fall back to the assigned basis). #}
 with
 
 licences as (
@@ -27,9 +29,10 @@ assigned_per_snapshot as (
         tenant_id,
         valid_from,
         valid_to,
+        is_licence_assumed,
         sum(case when has_audio_conferencing then 1 else 0 end) as assigned_users
     from licences
-    group by tenant_id, valid_from, valid_to
+    group by tenant_id, valid_from, valid_to, is_licence_assumed
 
 ),
 
@@ -74,7 +77,8 @@ final as (
         tenant_id,
         valid_from,
         valid_to,
-        cast(assigned_users as {{ dbt.type_bigint() }}) as pool_units
+        cast(assigned_users as {{ dbt.type_bigint() }}) as pool_units,
+        is_licence_assumed
     from assigned_per_snapshot
     union all
     select
@@ -82,7 +86,8 @@ final as (
         tenant_id,
         valid_from,
         valid_to,
-        cast(purchased_units as {{ dbt.type_bigint() }}) as pool_units
+        cast(purchased_units as {{ dbt.type_bigint() }}) as pool_units,
+        false as is_licence_assumed
     from purchased_ranged
 
 )

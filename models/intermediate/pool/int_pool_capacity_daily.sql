@@ -43,6 +43,7 @@ days_with_units as (
         pool_days.day_of_month,
         tenants.tenant_country_code,
         coalesce(assigned.pool_units, 0) as assigned_users,
+        coalesce(assigned.is_licence_assumed, false) as is_assigned_assumed,
         purchased.pool_units as purchased_units
     from pool_days
     left join tenants
@@ -96,9 +97,11 @@ final as (
         {%- if basis == 'purchased' %}
         case when days_with_units.purchased_units is null then 'assigned' else 'purchased' end as licence_basis,
         coalesce(days_with_units.purchased_units, days_with_units.assigned_users) as licensed_users,
+        days_with_units.purchased_units is null and days_with_units.is_assigned_assumed as is_licence_assumed,
         {%- else %}
         'assigned' as licence_basis,
         days_with_units.assigned_users as licensed_users,
+        days_with_units.is_assigned_assumed as is_licence_assumed,
         {%- endif %}
         {%- set overrides = var('pool_allotment_overrides', {}) %}
         cast(

@@ -5,7 +5,8 @@
    months logged after its own last rating (rated_at), so a model that failed in one run catches
    up in the next. A month is re-rated when
    * a call of it arrived or changed (every month any version of a re-sent call fell in),
-   * a licence or SKU snapshot dated in or before it arrived (from that snapshot's month on),
+   * a licence or SKU snapshot dated in or before it arrived (from that snapshot's month on;
+     a new first snapshot of the tenant changes the assumed days before it, so every month),
    * the seeds, the models' SQL or a rating variable changed
      (the fingerprint differs from the last run's): every month,
    * or this is the first build / a --full-refresh: every month. #}
@@ -95,12 +96,37 @@ call_months as (
 
 ),
 
-licence_changes as (
+new_licence_snapshots as (
 
     select tenant_id, min(snapshot_date) as changed_from
     from archive_licence_snapshots
     where load_id > '{{ state.watermark }}'
     group by tenant_id
+
+),
+
+licence_changes as (
+
+    {#- A snapshot on or before the tenant's first one also stands for every day before it when
+        var assume_licences_before_first_snapshot is on: then every earlier month changes too. #}
+    select
+        new_licence_snapshots.tenant_id,
+        {%- if var('assume_licences_before_first_snapshot', true) %}
+        case
+            when new_licence_snapshots.changed_from <= first_snapshots.first_snapshot_date
+                then {{ assumed_licences_from() }}
+            else new_licence_snapshots.changed_from
+        end as changed_from
+        {%- else %}
+        new_licence_snapshots.changed_from
+        {%- endif %}
+    from new_licence_snapshots
+    inner join (
+        select tenant_id, min(snapshot_date) as first_snapshot_date
+        from archive_licence_snapshots
+        group by tenant_id
+    ) as first_snapshots
+        on new_licence_snapshots.tenant_id = first_snapshots.tenant_id
 
 ),
 

@@ -90,7 +90,8 @@ final as (
             as boolean
         ) as has_reported_discrepancy,
         cast(source_path as {{ dbt.type_string() }}) as source_path,
-        {{ rated_at() }} as rated_at
+        {{ rated_at() }} as rated_at,
+        cast(is_licence_assumed as boolean) as is_licence_assumed
 
     from calls
 

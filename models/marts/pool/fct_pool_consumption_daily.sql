@@ -39,6 +39,7 @@ days as (
         capacity.day_of_month,
         capacity.licence_basis,
         capacity.licensed_users,
+        capacity.is_licence_assumed,
         capacity.minutes_per_user,
         capacity.capacity_seconds as pool_seconds,
         coalesce(daily_use.seconds_used, 0) as seconds_used,
@@ -135,7 +136,8 @@ final as (
             case
                 when exhaustion_estimate < {{ add_months('billing_month', 1) }} then exhaustion_estimate
             end as date
-        ) as projected_exhaustion_date
+        ) as projected_exhaustion_date,
+        cast(is_licence_assumed as boolean) as is_licence_assumed
     from projected
 
 )

@@ -35,7 +35,8 @@ monthly as (
         sum(seconds_used) as seconds_used,
         sum(overflow_seconds) as overflow_seconds,
         sum(calls) as calls,
-        min(case when is_exhausted then usage_date end) as exhausted_on
+        min(case when is_exhausted then usage_date end) as exhausted_on,
+        sum(case when is_licence_assumed then 1 else 0 end) as licence_assumed_days
     from daily
     group by tenant_id, pool_capability, billing_month
 
@@ -89,7 +90,8 @@ final as (
         cast(monthly.calls as bigint) as calls,
         cast(monthly.exhausted_on as date) as exhausted_on,
         cast(pool_value_single_currency.value_at_credit_rates as decimal(18, 2)) as value_at_credit_rates,
-        cast(pool_value_single_currency.currency as {{ dbt.type_string() }}) as value_currency
+        cast(pool_value_single_currency.currency as {{ dbt.type_string() }}) as value_currency,
+        cast(monthly.licence_assumed_days as bigint) as licence_assumed_days
     from monthly
     inner join last_days
         on monthly.tenant_id = last_days.tenant_id

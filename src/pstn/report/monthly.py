@@ -188,6 +188,22 @@ class Report:
         cards.append(
             card("Blocked calls", str(blocked_calls), "no pool left and no credits", "warn" if blocked_calls else "")
         )
+        assumed = self.s.one(
+            "select coalesce(sum(licence_assumed_calls), 0) as calls from rpt_monthly_charges "
+            "where tenant_id = ? and billing_month = ?",
+            tenant,
+            self.month,
+        )
+        assumed_days = usage["licence_assumed_days"] if usage else 0
+        if assumed["calls"] or assumed_days:
+            cards.append(
+                card(
+                    "Licences assumed",
+                    f"{assumed['calls']} calls",
+                    f"{assumed_days} pool days before the first licence snapshot, rated on it",
+                    "warn",
+                )
+            )
         if "fct_credits_balance_daily" in self.s.available:
             credit = self.s.one(
                 "select currency, balance_date, closing_balance from fct_credits_balance_daily "
