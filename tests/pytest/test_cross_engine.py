@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import polars as pl
-from conftest import free_port, pstn
+from conftest import ROOT, free_port, pstn
 
 import pytest
 from pstn.ingest.loader import Loader
@@ -28,29 +28,8 @@ from pstn_sample.generate import SampleSpec, generate
 
 # Stale-data alerts are judged at one fixed instant, so both engines' fct_alerts can be compared.
 ALERTS_AS_OF = "2024-07-02 12:00:00"
-MARTS = {
-    "fct_pstn_calls",
-    "fct_pool_consumption_daily",
-    "fct_charges_mcomeetadd",
-    "fct_charges_mcopstnpp",
-    "fct_pool_alerts",
-    "fct_alerts",
-    "rpt_monthly_pool_usage",
-    "rpt_monthly_charges",
-    "rpt_monthly_charges_by_department",
-    "rpt_monthly_organizers",
-    "rpt_monthly_destinations",
-    "rpt_monthly_blocked_calls",
-    "fct_charge_discrepancies",
-    "rpt_monthly_reconciliation",
-    "rpt_ingest_rejections",
-    "fct_credits_balance_daily",
-    "fct_credits_lots",
-    "rpt_credits_forecast",
-    "rpt_pool_forecast",
-    "fct_focus_charges",
-    "rpt_unknown_skus",
-}
+# Every mart the project defines: both engines must export each of them.
+MARTS = {path.stem for path in (ROOT / "models" / "marts").rglob("*.sql")}
 
 
 def wait_for(log: Path, words: str, process: subprocess.Popen, seconds: float = 120) -> None:
