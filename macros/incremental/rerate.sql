@@ -114,7 +114,8 @@
     {%- endif -%}
     {%- for name in ['pool_licence_basis', 'assume_licences_before_first_snapshot', 'billing_time_zone',
                      'billing_increment_seconds',
-                     'pool_allotment_overrides', 'tenant_countries', 'pseudonymise_users'] -%}
+                     'pool_allotment_overrides', 'tenant_countries', 'pseudonymise_users',
+                     'default_billing_model', 'tenant_billing_models'] -%}
         {%- do parts.append(name ~ '=' ~ tojson(var(name, none))) -%}
     {%- endfor -%}
     {{ return(local_md5(parts | join('\n'))) }}

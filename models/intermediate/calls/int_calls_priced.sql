@@ -1,7 +1,8 @@
 {# What each call costs and why.
    * Pool-eligible dial-out is paid by the pool (MCOMEETADD); the part beyond the pool
      (pool_exhausted) goes to Communications Credits (MCOPSTNPP) if the organizer holds them on the
-     call date, else the call is `blocked` (the service would have cut it: flagged, charged 0).
+     call date or the tenant is billed pay-as-you-go (macros/rating/billing_model.sql), else the
+     call is `blocked` (the service would have cut it: flagged, charged 0).
    * Non-eligible dial-out (premium_number, outside_zone_a, pay_per_minute, else
      not_pool_eligible) and toll-free dial-in (toll_free_dial_in) are charged from the first
      second, the same way: MCOPSTNPP or `blocked`.
@@ -81,6 +82,7 @@ calls_charged as (
             when charge_reason is null and call_direction = 'dial_out' then 'MCOMEETADD'
             when charge_reason is null then 'included'
             when has_communications_credits then 'MCOPSTNPP'
+            when {{ billing_model('tenant_id') }} = 'pay_as_you_go' then 'MCOPSTNPP'
             else 'blocked'
         end as rated_capability,
         case

@@ -35,9 +35,11 @@ pool_days as (
 
 credit_tenants as (
 
+    {#- Tenants billed pay-as-you-go have no ledger (no balance, expiry or recharge). #}
     select tenant_id from funding_lots
     union
     select tenant_id from settings
+    where {{ billing_model('tenant_id') }} = 'prepaid'
 
 ),
 

@@ -1,7 +1,8 @@
 {# Every recorded funding as a lot of the credits ledger: its billing day, the day it expires,
    its amount in the ledger's money type, and where it ends among the lots bought the same day
    (`offset_end`, the running total in purchase order). The ledger's input days
-   (int_credit_days) and the per-lot mart (fct_credits_lots) both read it. #}
+   (int_credit_days) and the per-lot mart (fct_credits_lots) both read it. A tenant billed
+   pay-as-you-go has no prepaid lots: its fundings are left out. #}
 with
 
 fundings as (
@@ -22,6 +23,7 @@ lots as (
         cast(amount as {{ credits_money_type() }}) as amount,
         source_path
     from fundings
+    where {{ billing_model('tenant_id') }} = 'prepaid'
 
 ),
 

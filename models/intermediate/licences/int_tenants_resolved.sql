@@ -91,7 +91,8 @@ final as (
             {%- endif %}
             when reported_ranked.country_code is not null then 'call_records'
             when users_ranked.country_code is not null then 'licence_usage_location'
-        end as tenant_country_source
+        end as tenant_country_source,
+        {{ billing_model('tenant_ids.tenant_id') }} as billing_model
     from tenant_ids
     left join reported_ranked
         on tenant_ids.tenant_id = reported_ranked.tenant_id

@@ -27,7 +27,8 @@ final as (
             as reported_charge,
         cast(sum(charge_difference) as decimal(18, 6)) as charge_difference,
         cast(sum(case when has_reported_discrepancy then 1 else 0 end) as bigint) as calls_with_discrepancy,
-        cast(sum(case when is_licence_assumed then 1 else 0 end) as bigint) as licence_assumed_calls
+        cast(sum(case when is_licence_assumed then 1 else 0 end) as bigint) as licence_assumed_calls,
+        cast({{ billing_model('tenant_id') }} as {{ dbt.type_string() }}) as billing_model
     from calls
     group by tenant_id, billing_month, rated_capability, charge_reason, currency
 

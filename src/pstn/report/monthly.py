@@ -177,11 +177,18 @@ class Report:
             )
         else:
             cards.append(card("Pool", "no calls this month"))
+        billing = self.s.one(
+            "select max(billing_model) as model from rpt_monthly_charges where tenant_id = ? and billing_month = ?",
+            tenant,
+            self.month,
+        )
+        in_arrears = bool(billing) and billing["model"] == "pay_as_you_go"
         cards.append(
             card(
-                "Charged to credits",
+                "Billed in arrears" if in_arrears else "Charged to credits",
                 money(charges["credits"], charges["currency"]) if charges else money(0),
-                f"{charges['calls'] if charges else 0} calls (MCOPSTNPP)",
+                f"{charges['calls'] if charges else 0} calls (MCOPSTNPP), "
+                + ("pay-as-you-go" if in_arrears else "prepaid Communications Credits"),
             )
         )
         blocked_calls = blocked["calls"]
