@@ -102,7 +102,9 @@ def main() -> None:
 
     described = args.seeds / "_seeds.yml"
     text = described.read_text(encoding="utf-8")
-    text, count = re.subn(r"product and service plan table of \d{4}-\d{2}-\d{2}", f"product and service plan table of {args.as_of}", text)
+    text, count = re.subn(
+        r"product and service plan table of \d{4}-\d{2}-\d{2}", f"product and service plan table of {args.as_of}", text
+    )
     if count != 2:
         raise SystemExit(f"{described}: expected the table's date in two seed descriptions, found {count}")
     described.write_text(text, encoding="utf-8")
