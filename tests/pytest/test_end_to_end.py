@@ -282,24 +282,35 @@ def test_numbers_are_masked_in_the_marts(built):
     assert "callee_number" not in columns and "caller_number" not in columns
 
 
+CDR_HEADER = (
+    "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
+    "Destination Number,Charge,Currency,Capability\n"
+)
+
+
+def small_site(root: Path, calls: str, licences: dict[str, str]) -> dict:
+    """A landing folder of one admin-center export (`calls`: its rows) and licence snapshot CSVs
+    (`licences`: day -> content); returns the environment of a site on it."""
+    raw = root / "raw"
+    (raw / "cdr").mkdir(parents=True)
+    (raw / "licenses").mkdir()
+    (raw / "cdr" / "export.csv").write_text(CDR_HEADER + calls)
+    for day, content in licences.items():
+        (raw / "licenses" / f"licences_{day}.csv").write_text(content)
+    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(root / "wh" / "warehouse.duckdb"))
+    env.pop("PSTN_ARCHIVE_DIR", None)
+    return env
+
+
 def test_a_missing_rate_fails_the_build_and_names_the_destination(tmp_path):
     """A chargeable call whose destination has no rate is a data-quality failure that names the
     destination, never a silent zero."""
-    raw = tmp_path / "raw"
-    (raw / "cdr").mkdir(parents=True)
-    (raw / "licenses").mkdir()
-    header = (
-        "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
-        "Destination Number,Charge,Currency,Capability\n"
+    env = small_site(
+        tmp_path,
+        "aq-1,conf_out,2024-02-10T10:00:00Z,2024-02-10T10:05:00Z,300,u1,Antarctica,+6721234567,0,USD,MCOPSTNPP\n"
+        "us-1,conf_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,MCOMEETADD\n",
+        {"2024-02-01": "user_id,sku_part_numbers\nu1,SPE_E5;MCOPSTNC\n"},
     )
-    (raw / "cdr" / "export.csv").write_text(
-        header
-        + "aq-1,conf_out,2024-02-10T10:00:00Z,2024-02-10T10:05:00Z,300,u1,Antarctica,+6721234567,0,USD,MCOPSTNPP\n"
-        + "us-1,conf_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,MCOMEETADD\n"
-    )
-    (raw / "licenses" / "licences_2024-02-01.csv").write_text("user_id,sku_part_numbers\nu1,SPE_E5;MCOPSTNC\n")
-    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"))
-    env.pop("PSTN_ARCHIVE_DIR", None)
     result = pstn(env, "run")
     assert result.returncode != 0
     assert "assert_every_charged_call_has_a_rate" in result.stdout
@@ -319,19 +330,12 @@ def test_the_licence_catalogue_grants_known_skus_and_lists_unknown_ones(tmp_path
     SKUs are matched whatever their case, and the loader writes them upper case);
     a product without them grants nothing and is not reported; a SKU nobody knows grants nothing,
     is listed with its days and users, warns in the build and raises one alert."""
-    raw = tmp_path / "raw"
-    (raw / "cdr").mkdir(parents=True)
-    (raw / "licenses").mkdir()
-    (raw / "cdr" / "export.csv").write_text(
-        "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
-        "Destination Number,Charge,Currency,Capability\n"
-        "us-1,conf_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,MCOMEETADD\n"
-    )
     snapshot = "user_id,sku_part_numbers\nu1,Microsoft_365_E5_(no_Teams)\nu2,Contoso_Custom_Bundle\nu3,ENTERPRISEPACK\n"
-    for day in ("2024-02-01", "2024-02-08"):
-        (raw / "licenses" / f"licences_{day}.csv").write_text(snapshot)
-    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"))
-    env.pop("PSTN_ARCHIVE_DIR", None)
+    env = small_site(
+        tmp_path,
+        "us-1,conf_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,MCOMEETADD\n",
+        {"2024-02-01": snapshot, "2024-02-08": snapshot},
+    )
     result = pstn(env, "run")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     assert re.search(r"WARN 1 assert_every_licence_sku_is_known", result.stdout), result.stdout[-3000:]
@@ -357,20 +361,13 @@ def test_calls_before_the_first_licence_snapshot_are_rated_on_it_and_flagged(tmp
     """A backfill: calls from before the only licence snapshot (Graph keeps no licence history) are
     rated on that snapshot, and every such call and pool day says so, down to the monthly reports;
     a snapshot that arrives later and is earlier still re-rates the months before it."""
-    raw = tmp_path / "raw"
-    (raw / "cdr").mkdir(parents=True)
-    (raw / "licenses").mkdir()
-    header = (
-        "UsageId,Call Type,Start Time,End Time,Duration Seconds,AAD ObjectId,Destination Dialed,"
-        "Destination Number,Charge,Currency,Capability\n"
-    )
     call = "{0}-1,conf_out,2024-{1}-10T11:00:00Z,2024-{1}-10T11:05:00Z,300,u1,United States,+12125550123,0,USD,{2}\n"
-    (raw / "cdr" / "export.csv").write_text(
-        header + call.format("jan", "01", "MCOMEETADD") + call.format("feb", "02", "MCOMEETADD")
+    env = small_site(
+        tmp_path,
+        call.format("jan", "01", "MCOMEETADD") + call.format("feb", "02", "MCOMEETADD"),
+        {"2024-02-01": "user_id,sku_part_numbers\nu1,SPE_E5\nu2,SPE_E5\n"},
     )
-    (raw / "licenses" / "licences_2024-02-01.csv").write_text("user_id,sku_part_numbers\nu1,SPE_E5\nu2,SPE_E5\n")
-    env = dict(os.environ, PSTN_RAW_DIR=str(raw), PSTN_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"))
-    env.pop("PSTN_ARCHIVE_DIR", None)
+    raw = tmp_path / "raw"
     result = pstn(env, "run")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     calls = "select usage_id, is_licence_assumed, rated_capability, pooled_seconds from marts.fct_pstn_calls order by 1"

@@ -46,11 +46,7 @@ current_assignments as (
         on licence_assignments.sku_part_number is null
             and licence_assignments.sku_id = lower(licence_products.sku_id)
     inner join licence_users
-        on licence_assignments.tenant_id = licence_users.tenant_id
-            and licence_assignments.snapshot_date = licence_users.snapshot_date
-            and licence_assignments.user_key = licence_users.user_key
-            and licence_assignments.load_id = licence_users.load_id
-            and licence_assignments.file_seq = licence_users.file_seq
+        on {{ joins_current_user_row('licence_assignments', 'licence_users') }}
 
 ),
 
