@@ -75,8 +75,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=Path, default=ROOT / "seeds")
     args = parser.parse_args()
 
-    with args.microsoft_csv.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    needed = {"Product_Display_Name", "String_Id", "GUID", "Service_Plan_Name"}
+    try:
+        with args.microsoft_csv.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = needed - set(reader.fieldnames or ())
+            if missing:
+                raise SystemExit(f"{args.microsoft_csv}: not Microsoft's table, no column {', '.join(sorted(missing))}")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SystemExit(f"{args.microsoft_csv}: cannot read it: {error}") from None
     products: dict[str, tuple[str, str]] = {}
     plans: dict[str, set[str]] = {}
     for row in rows:

@@ -177,12 +177,16 @@ class Report:
             )
         else:
             cards.append(card("Pool", "no calls this month"))
-        billing = self.s.one(
-            "select max(billing_model) as model from rpt_monthly_charges where tenant_id = ? and billing_month = ?",
+        # The tenant's month across every capability: its billing model and its calls rated on
+        # assumed licences.
+        month = self.s.one(
+            "select max(billing_model) as model, coalesce(sum(licence_assumed_calls), 0) as assumed_calls "
+            "from rpt_monthly_charges where tenant_id = ? and billing_month = ?",
             tenant,
             self.month,
         )
-        in_arrears = bool(billing) and billing["model"] == "pay_as_you_go"
+        in_arrears = bool(month) and month["model"] == "pay_as_you_go"
+        assumed_calls = month["assumed_calls"] if month else 0
         cards.append(
             card(
                 "Billed in arrears" if in_arrears else "Charged to credits",
@@ -195,18 +199,12 @@ class Report:
         cards.append(
             card("Blocked calls", str(blocked_calls), "no pool left and no credits", "warn" if blocked_calls else "")
         )
-        assumed = self.s.one(
-            "select coalesce(sum(licence_assumed_calls), 0) as calls from rpt_monthly_charges "
-            "where tenant_id = ? and billing_month = ?",
-            tenant,
-            self.month,
-        )
         assumed_days = usage["licence_assumed_days"] if usage else 0
-        if assumed["calls"] or assumed_days:
+        if assumed_calls or assumed_days:
             cards.append(
                 card(
                     "Licences assumed",
-                    f"{assumed['calls']} calls",
+                    f"{assumed_calls} call{'' if assumed_calls == 1 else 's'}",
                     f"{assumed_days} pool days before the first licence snapshot, rated on it",
                     "warn",
                 )
