@@ -170,12 +170,18 @@
         watermark_column of target_relation). Pool use on a
         day depends only on earlier days, and a call's rating on itself: days before the first
         affected day keep their rows. On Spark a month's partition is overwritten whole, so its
-        first day to re-rate is the month's first. -#}
+        first day to re-rate is the month's first. A target written by an older version of the
+        model, without the watermark column, counts as never rated: every logged month. -#}
+    {%- set watermark = 'max(' ~ watermark_column ~ ')' -%}
+    {%- if execute and watermark_column | lower not in adapter.get_columns_in_relation(target_relation)
+        | map(attribute='name') | map('lower') | list -%}
+        {%- set watermark = 'max(cast(null as timestamp))' -%}
+    {%- endif %}
     select tenant_id, billing_month,
         {{ 'billing_month' if target.type == 'spark' else 'min(coalesce(rerate_from_date, billing_month))' }} as rerate_from_date
     from {{ rerate_relation }}
     where rated_at > (
-        select coalesce(max({{ watermark_column }}), cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
+        select coalesce({{ watermark }}, cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
     )
     group by tenant_id, billing_month
 {%- endmacro %}

@@ -1,5 +1,5 @@
 {# The daily table and the per-call facts agree to the second for every tenant, pool and month:
-   pooled seconds, overflow seconds and pool-eligible calls. #}
+   pooled seconds, overflow seconds and pool-eligible calls of the dial-out pool. #}
 with
 
 daily as (
@@ -24,6 +24,7 @@ facts as (
         sum(overflow_seconds) as overflow_seconds,
         sum(case when is_pool_eligible then 1 else 0 end) as calls
     from {{ ref('fct_pstn_calls') }}
+    where pool_capability = 'MCOMEETADD' or pool_capability is null
     group by tenant_id, billing_month
 
 ),

@@ -36,7 +36,13 @@ calls_with_licences as (
         coalesce(by_id.has_communications_credits, by_upn.has_communications_credits, false)
             as has_communications_credits,
         coalesce(by_id.snapshot_date, by_upn.snapshot_date) as licence_snapshot_date,
-        coalesce(by_id.is_licence_assumed, by_upn.is_licence_assumed, false) as is_licence_assumed
+        coalesce(by_id.is_licence_assumed, by_upn.is_licence_assumed, false) as is_licence_assumed,
+        {%- for plan in calling_plans() %}
+        coalesce(by_id.has_{{ plan | lower }}, by_upn.has_{{ plan | lower }}, false) as has_{{ plan | lower }},
+        {%- endfor %}
+        {{ calling_plan_country(
+            'coalesce(coalesce(by_id.usage_location, by_upn.usage_location), calls.user_location)'
+        ) }} as calling_plan_country
     from calls
     left join licences as by_id
         on calls.tenant_id = by_id.tenant_id
@@ -53,33 +59,59 @@ calls_with_licences as (
 
 ),
 
+calls_with_plans as (
+
+    {# A Calling Plan leg: an outbound leg of a user holding a plan on the billing day. Domestic =
+       to the user's usage-location country (US territories as the US; from Canada, the US too);
+       anything else, an unknown destination included, is international. #}
+    select
+        calls_with_licences.*,
+        calls_with_licences.call_type in ('{{ calling_plan_legs() | join("', '") }}')
+        and (
+            {%- for plan in calling_plans() %}
+            calls_with_licences.has_{{ plan | lower }}{{ ' or' if not loop.last }}
+            {%- endfor %}
+        ) as is_calling_plan_leg,
+        case
+            when {{ calling_plan_country('calls_with_licences.destination_country') }}
+                = calls_with_licences.calling_plan_country
+                then 'domestic'
+            when calls_with_licences.calling_plan_country = 'CA'
+                and {{ calling_plan_country('calls_with_licences.destination_country') }} = 'US'
+                then 'domestic'
+            else 'international'
+        end as calling_plan_minute_type
+    from calls_with_licences
+
+),
+
 final as (
 
     select
-        calls_with_licences.*,
+        calls_with_plans.*,
         (
-            calls_with_licences.call_type = 'conf_out'
-            and calls_with_licences.is_zone_a
-            and calls_with_licences.number_type <> 'premium'
-            and calls_with_licences.has_audio_conferencing
+            calls_with_plans.call_type = 'conf_out'
+            and calls_with_plans.is_zone_a
+            and calls_with_plans.number_type <> 'premium'
+            and calls_with_plans.has_audio_conferencing
         ) as is_pool_eligible,
         dial_out_policies.conference_dial_out_scope,
         coalesce(
-            calls_with_licences.call_type = 'conf_out'
+            calls_with_plans.call_type = 'conf_out'
             and (
                 dial_out_policies.conference_dial_out_scope = 'none'
                 or (
                     dial_out_policies.conference_dial_out_scope = 'domestic'
-                    and calls_with_licences.destination_country
-                    <> coalesce(calls_with_licences.organizer_usage_location, calls_with_licences.user_location)
+                    and calls_with_plans.destination_country
+                    <> coalesce(calls_with_plans.organizer_usage_location, calls_with_plans.user_location)
                 )
-                or (dial_out_policies.conference_dial_out_scope = 'zone_a' and not calls_with_licences.is_zone_a)
+                or (dial_out_policies.conference_dial_out_scope = 'zone_a' and not calls_with_plans.is_zone_a)
             ),
             false
         ) as is_dial_out_policy_violation
-    from calls_with_licences
+    from calls_with_plans
     left join dial_out_policies
-        on lower(calls_with_licences.dial_out_policy) = lower(dial_out_policies.policy_name)
+        on lower(calls_with_plans.dial_out_policy) = lower(dial_out_policies.policy_name)
 
 )
 

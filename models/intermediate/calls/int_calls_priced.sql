@@ -8,6 +8,12 @@
      second, the same way: MCOPSTNPP or `blocked`.
    * Toll dial-in is `included` under a monthly Audio Conferencing licence; a pay-per-minute
      organizer's is charged (pay_per_minute).
+   * A Calling Plan leg (an outbound leg of a user holding a plan) is paid by the plan's pools
+     (int_calling_plan_allocated): rated_capability is the plan when the pools paid it whole; the
+     part beyond them (calling_plan_exhausted), an international call no plan of the user covers
+     (international_not_in_plan) and a premium number (premium_number, never drawn) go to
+     Communications Credits or are `blocked`, as above. A domestic toll-free number is `included`.
+     An emergency call is `included`.
    * Everything else is `out_of_scope`: kept, counted, not charged.
    Price = rate card row valid on the billing day for (destination, number type), applied by
    macros/rating/pricing.sql: billable minutes = charged seconds rounded up to
@@ -28,6 +34,13 @@ allocation as (
 
 ),
 
+calling_plan_draws as (
+
+    select * from {{ ref('int_calling_plan_allocated') }}
+    where is_first_draw
+
+),
+
 rate_card as (
 
     select * from {{ ref('rate_card') }}
@@ -38,13 +51,28 @@ calls_allocated as (
 
     select
         calls.*,
-        coalesce(allocation.pooled_seconds, 0) as pooled_seconds,
-        coalesce(allocation.overflow_seconds, 0) as overflow_seconds,
-        allocation.used_after_call_seconds as mtd_pool_used_seconds
+        coalesce(allocation.pool_capability, calling_plan_draws.pool_capability) as pool_capability,
+        calling_plan_draws.pool_country,
+        case
+            when allocation.usage_id is not null then 'dial_out'
+            when calling_plan_draws.usage_id is not null or calls.is_calling_plan_leg
+                then calls.calling_plan_minute_type
+        end as minute_type,
+        calling_plan_draws.pool_user_key,
+        coalesce(allocation.pooled_seconds, calling_plan_draws.call_pooled_seconds, 0) as pooled_seconds,
+        coalesce(
+            allocation.overflow_seconds,
+            calling_plan_draws.offered_seconds - calling_plan_draws.call_pooled_seconds,
+            0
+        ) as overflow_seconds,
+        coalesce(allocation.used_after_call_seconds, calling_plan_draws.used_after_call_seconds) as mtd_pool_used_seconds
     from calls
     left join allocation
         on calls.tenant_id = allocation.tenant_id
             and calls.usage_id = allocation.usage_id
+    left join calling_plan_draws
+        on calls.tenant_id = calling_plan_draws.tenant_id
+            and calls.usage_id = calling_plan_draws.usage_id
 
 ),
 
@@ -53,6 +81,11 @@ calls_reasoned as (
     select
         calls_allocated.*,
         case
+            when is_calling_plan_leg and number_type = 'premium' then 'premium_number'
+            when is_calling_plan_leg and pool_capability is null and minute_type = 'international'
+                then 'international_not_in_plan'
+            when is_calling_plan_leg and overflow_seconds > 0 then 'calling_plan_exhausted'
+            when is_calling_plan_leg then null
             when call_direction = 'dial_out' and is_pool_eligible and overflow_seconds > 0 then 'pool_exhausted'
             when call_direction = 'dial_out' and is_pool_eligible then null
             when call_direction = 'dial_out' and number_type = 'premium' then 'premium_number'
@@ -73,12 +106,14 @@ calls_charged as (
     select
         calls_reasoned.*,
         case
-            when charge_reason = 'pool_exhausted' then overflow_seconds
+            when charge_reason in ('pool_exhausted', 'calling_plan_exhausted') then overflow_seconds
             when charge_reason is not null then duration_seconds
             else 0
         end as charged_seconds,
         case
-            when call_direction = 'other' then 'out_of_scope'
+            when is_calling_plan_leg and charge_reason is null then coalesce(pool_capability, 'included')
+            when call_type = 'emergency_out' then 'included'
+            when call_direction = 'other' and not is_calling_plan_leg then 'out_of_scope'
             when charge_reason is null and call_direction = 'dial_out' then 'MCOMEETADD'
             when charge_reason is null then 'included'
             when has_communications_credits then 'MCOPSTNPP'

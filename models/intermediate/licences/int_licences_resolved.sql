@@ -64,7 +64,11 @@ plans_per_user as (
         ) as pay_per_minute_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOMEETBASIC' then 1 else 0 end) as basic_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOPSTNC' then 1 else 0 end) as credits_flag,
-        max(case when licence_service_plans.service_plan_name = 'MCOEV' then 1 else 0 end) as phone_system_flag
+        max(case when licence_service_plans.service_plan_name = 'MCOEV' then 1 else 0 end) as phone_system_flag,
+        {%- for plan in calling_plans() %}
+        max(case when licence_service_plans.service_plan_name = '{{ plan }}' then 1 else 0 end) as {{ plan | lower }}_flag
+        {{- ',' if not loop.last }}
+        {%- endfor %}
     from current_assignments
     inner join licence_service_plans
         on upper(current_assignments.sku_part_number) = upper(licence_service_plans.sku_part_number)
@@ -113,6 +117,9 @@ resolved as (
         coalesce(plans_per_user.basic_flag, 0) = 1 as has_audio_conferencing_basic,
         coalesce(plans_per_user.credits_flag, 0) = 1 as has_communications_credits,
         coalesce(plans_per_user.phone_system_flag, 0) = 1 as has_phone_system,
+        {%- for plan in calling_plans() %}
+        coalesce(plans_per_user.{{ plan | lower }}_flag, 0) = 1 as has_{{ plan | lower }},
+        {%- endfor %}
         snapshot_ranges.snapshot_date as valid_from,
         {{ add_days('snapshot_ranges.next_snapshot_date', -1) }} as valid_to,
         snapshot_ranges.is_first_snapshot
@@ -131,7 +138,8 @@ final as (
 
     {%- set held = ['tenant_id', 'snapshot_date', 'user_key', 'user_id', 'user_principal_name', 'display_name',
         'usage_location', 'department', 'dial_out_policy', 'sku_part_numbers', 'has_audio_conferencing',
-        'has_pay_per_minute', 'has_audio_conferencing_basic', 'has_communications_credits', 'has_phone_system'] %}
+        'has_pay_per_minute', 'has_audio_conferencing_basic', 'has_communications_credits', 'has_phone_system']
+        + calling_plans() | map('lower') | map('replace', 'mco', 'has_mco') | list %}
 
     select
         {{ held | join(',\n        ') }},

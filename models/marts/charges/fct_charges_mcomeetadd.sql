@@ -34,7 +34,7 @@ final as (
         currency,
         rated_at
     from calls
-    where pooled_seconds > 0
+    where pooled_seconds > 0 and pool_capability = 'MCOMEETADD'
 
 )
 

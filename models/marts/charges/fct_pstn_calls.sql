@@ -43,7 +43,7 @@ final as (
         cast(has_audio_conferencing as boolean) as has_audio_conferencing,
         cast(has_pay_per_minute as boolean) as has_pay_per_minute,
         cast(has_communications_credits as boolean) as has_communications_credits,
-        cast(is_pool_eligible as boolean) as is_pool_eligible,
+        cast(is_pool_eligible or pool_capability is not null as boolean) as is_pool_eligible,
         cast(pooled_seconds as bigint) as pooled_seconds,
         cast(overflow_seconds as bigint) as overflow_seconds,
         {{ seconds_to_minutes('pooled_seconds') }} as pooled_minutes,
@@ -75,11 +75,16 @@ final as (
         cast(is_callee_number_masked as boolean) as is_number_masked_in_export,
         cast(version_count > 1 as boolean) as is_corrected_in_later_export,
         cast(
-            call_direction <> 'other'
+            (call_direction <> 'other' or is_calling_plan_leg)
             and (reported_charge is not null or reported_capability is not null)
             and (
                 abs(coalesce(rated_charge, 0) - (coalesce(reported_charge, 0) + coalesce(reported_connection_fee, 0)))
                 > {{ tolerance }}
+                {#- A Calling Plan said on either side and not on the other. #}
+                or (rated_capability in ('{{ calling_plans() | join("', '") }}')
+                    and coalesce(reported_capability, '') <> rated_capability)
+                or (coalesce(reported_capability, '') in ('{{ calling_plans() | join("', '") }}')
+                    and rated_capability <> reported_capability)
                 or (rated_capability = 'MCOMEETADD' and coalesce(reported_capability, '') <> 'MCOMEETADD')
                 or (
                     rated_capability = 'MCOPSTNPP'
@@ -91,7 +96,10 @@ final as (
         ) as has_reported_discrepancy,
         cast(source_path as {{ dbt.type_string() }}) as source_path,
         {{ rated_at() }} as rated_at,
-        cast(is_licence_assumed as boolean) as is_licence_assumed
+        cast(is_licence_assumed as boolean) as is_licence_assumed,
+        cast(pool_capability as {{ dbt.type_string() }}) as pool_capability,
+        cast(pool_country as {{ dbt.type_string() }}) as pool_country,
+        cast(minute_type as {{ dbt.type_string() }}) as minute_type
 
     from calls
 

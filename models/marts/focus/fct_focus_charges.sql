@@ -86,10 +86,18 @@ final as (
         cast('Usage' as {{ dbt.type_string() }}) as ChargeCategory,
         cast(null as {{ dbt.type_string() }}) as ChargeClass,
         cast(concat(
-            'Teams meeting ', replace(call_direction, '_', '-'), ' to ', coalesce(destination_country, 'unknown'),
-            case charge_component
-                when 'pool_minutes' then ': minutes from the Audio Conferencing dial-out pool'
-                when 'credit_minutes' then concat(': minutes on Communications Credits (', charge_reason, ')')
+            case
+                when call_direction = 'other' then concat('Teams call (', replace(call_type, '_', '-'), ')')
+                else concat('Teams meeting ', replace(call_direction, '_', '-'))
+            end,
+            ' to ', coalesce(destination_country, 'unknown'),
+            case
+                when charge_component = 'pool_minutes' and pool_capability = 'MCOMEETADD'
+                    then ': minutes from the Audio Conferencing dial-out pool'
+                when charge_component = 'pool_minutes'
+                    then concat(': ', minute_type, ' minutes from the ', pool_capability, ' Calling Plan pool')
+                when charge_component = 'credit_minutes'
+                    then concat(': minutes on Communications Credits (', charge_reason, ')')
                 else concat(': connection fee on Communications Credits (', charge_reason, ')')
             end
         ) as {{ dbt.type_string() }}) as ChargeDescription,
@@ -119,11 +127,14 @@ final as (
         cast(call_id as {{ dbt.type_string() }}) as ResourceName,
         cast('PSTN call' as {{ dbt.type_string() }}) as ResourceType,
         cast('Business Applications' as {{ dbt.type_string() }}) as ServiceCategory,
-        cast('Microsoft Teams Audio Conferencing' as {{ dbt.type_string() }}) as ServiceName,
+        cast(
+            case when call_direction = 'other' then 'Microsoft Teams Calling Plan' else 'Microsoft Teams Audio Conferencing' end
+            as {{ dbt.type_string() }}
+        ) as ServiceName,
         cast('Microsoft' as {{ dbt.type_string() }}) as ServiceProviderName,
         cast('Productivity and Collaboration' as {{ dbt.type_string() }}) as ServiceSubcategory,
         cast(
-            case when charge_component = 'pool_minutes' then 'MCOMEETADD' else 'MCOPSTNPP' end
+            case when charge_component = 'pool_minutes' then pool_capability else 'MCOPSTNPP' end
             as {{ dbt.type_string() }}
         ) as SkuId,
         cast(concat(

@@ -95,7 +95,7 @@ month_calls as (
     inner join latest_months
         on calls.tenant_id = latest_months.tenant_id
             and calls.billing_month = latest_months.billing_month
-    where calls.is_pool_eligible
+    where calls.is_pool_eligible and calls.pool_capability = 'MCOMEETADD'
     group by calls.tenant_id
 
 ),
