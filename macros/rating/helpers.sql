@@ -84,3 +84,16 @@
 {% macro default__not_materialized() %}{% endmacro %}
 
 {% macro duckdb__not_materialized() %}not materialized{% endmacro %}
+
+
+{% macro materialized_once() %}
+    {#- For a CTE the later steps of a chain read again and again (each stage of the Calling Plan
+        allocation reads the previous stage's calls twice): DuckDB computes it once instead of
+        inlining it into every reader, which grows the plan with each stage. Spark has no such
+        keyword. Use: `name as {{ materialized_once() }} (`. -#}
+    {{ return(adapter.dispatch('materialized_once', 'teams_pstn')()) }}
+{% endmacro %}
+
+{% macro default__materialized_once() %}{% endmacro %}
+
+{% macro duckdb__materialized_once() %}materialized{% endmacro %}

@@ -113,7 +113,7 @@ calls_charged as (
         case
             when is_calling_plan_leg and charge_reason is null then coalesce(pool_capability, 'included')
             when call_type = 'emergency_out' then 'included'
-            when call_direction = 'other' and not is_calling_plan_leg then 'out_of_scope'
+            when call_direction = 'other' and not coalesce(is_calling_plan_leg, false) then 'out_of_scope'
             when charge_reason is null and call_direction = 'dial_out' then 'MCOMEETADD'
             when charge_reason is null then 'included'
             when has_communications_credits then 'MCOPSTNPP'

@@ -55,7 +55,7 @@ drawing_calls as (
 
 ),
 
-remaining_0 as (
+remaining_0 as {{ materialized_once() }} (
 
     select * from drawing_calls
 
@@ -63,7 +63,7 @@ remaining_0 as (
 {%- for plan in calling_plans() %}
 {%- set k = loop.index %}
 
-offers_{{ k }} as (
+offers_{{ k }} as {{ materialized_once() }} (
 
     select
         remaining_{{ k - 1 }}.*,
@@ -114,9 +114,9 @@ days_{{ k }} as (
 
 ),
 
-used_at_day_start_{{ k }} as (
+used_at_day_start_{{ k }} as {{ materialized_once() }} (
 
-    {{ pool_used_at_day_start('days_' ~ k) }}
+    {{ pool_used_at_day_start('days_' ~ k, folded=true) }}
 
 ),
 
@@ -196,7 +196,7 @@ closed_{{ k }} as (
 ),
 {%- endif %}
 
-drawn_{{ k }} as (
+drawn_{{ k }} as {{ materialized_once() }} (
 
     select
         tenant_id,
@@ -218,7 +218,7 @@ drawn_{{ k }} as (
 
 ),
 
-remaining_{{ k }} as (
+remaining_{{ k }} as {{ materialized_once() }} (
 
     select
         {%- for column in call_columns %}
