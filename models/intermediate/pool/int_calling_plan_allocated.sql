@@ -179,7 +179,18 @@ closed_{{ k }} as (
         closing_{{ k }}.*,
         max(case when call_sequence = closing_sequence then minute_type end)
             over (partition by tenant_id, pool_country, billing_month) as closed_by_minute_type,
-        case when call_sequence > closing_sequence then 0 else walked_seconds end as pooled_seconds
+        case when call_sequence > closing_sequence then 0 else walked_seconds end as pooled_seconds,
+        {# After the closing call a counter's use stays where it was then. #}
+        case
+            when call_sequence > closing_sequence
+                then coalesce(
+                    max(
+                        case when call_sequence <= closing_sequence then used_before_call_seconds + walked_seconds end
+                    ) over (partition by tenant_id, pool_key, billing_month),
+                    0
+                )
+            else used_before_call_seconds
+        end as counter_used_before_seconds
     from closing_{{ k }}
 
 ),
@@ -190,7 +201,8 @@ closed_{{ k }} as (
     select
         walked_{{ k }}.*,
         cast(null as {{ dbt.type_string() }}) as closed_by_minute_type,
-        walked_seconds as pooled_seconds
+        walked_seconds as pooled_seconds,
+        used_before_call_seconds as counter_used_before_seconds
     from walked_{{ k }}
 
 ),
@@ -211,7 +223,7 @@ drawn_{{ k }} as {{ materialized_once() }} (
         {{ k }} as draw_order,
         remaining_seconds as offered_seconds,
         capacity_seconds,
-        used_before_call_seconds,
+        counter_used_before_seconds as used_before_call_seconds,
         pooled_seconds,
         closed_by_minute_type
     from closed_{{ k }}
