@@ -51,3 +51,28 @@
         {{ rated_at() }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{% macro pool_alert_key() -%}
+    {#- What an alert key adds for a pool: nothing for the dial-out pool (its keys predate the
+        Calling Plans and must not change), else the plan, country, minute type (and user). -#}
+    case
+        when pool_capability = 'MCOMEETADD' then ''
+        else concat(
+            '|', pool_capability, '|', coalesce(pool_country, ''), '|', minute_type,
+            case when pool_user_id is null then '' else concat('|', pool_user_id) end
+        )
+    end
+{%- endmacro %}
+
+
+{% macro pool_name_text() -%}
+    {#- The pool as a reader names it: "dial-out pool", "MCOPSTN1 Calling Plan pool (US, domestic)". -#}
+    case
+        when pool_capability = 'MCOMEETADD' then 'dial-out pool'
+        else concat(
+            pool_capability, ' Calling Plan pool (', coalesce(pool_country, 'no usage location'), ', ', minute_type,
+            case when pool_user_id is null then '' else concat(', user ', pool_user_id) end, ')'
+        )
+    end
+{%- endmacro %}

@@ -1,23 +1,24 @@
-{# The 100 % alert and the day the daily table shows the pool used up are the same day. #}
+{# The 100 % alert and the day the daily table shows the pool used up are the same day, for every
+   pool (a MCOPSTN2 counter closed by the other counter has no 100 % alert of its own). #}
+{%- set grain = pool_grain() | join(', ') %}
 with
 
 exhausted as (
 
     select
-        tenant_id,
-        pool_capability,
+        {{ grain }},
         billing_month,
-        exhausted_on
-    from {{ ref('rpt_monthly_pool_usage') }}
-    where exhausted_on is not null
+        min(usage_date) as exhausted_on
+    from {{ ref('fct_pool_consumption_daily') }}
+    where is_exhausted and closed_by_minute_type = minute_type
+    group by {{ grain }}, billing_month
 
 ),
 
 alerts as (
 
     select
-        tenant_id,
-        pool_capability,
+        {{ grain }},
         billing_month,
         crossed_on
     from {{ ref('fct_pool_alerts') }}
@@ -30,8 +31,7 @@ select
     alerts.crossed_on
 from exhausted
 full outer join alerts
-    on exhausted.tenant_id = alerts.tenant_id
-        and exhausted.pool_capability = alerts.pool_capability
+    on {{ same_pool('exhausted', 'alerts') }}
         and exhausted.billing_month = alerts.billing_month
 where exhausted.exhausted_on is null
     or alerts.crossed_on is null

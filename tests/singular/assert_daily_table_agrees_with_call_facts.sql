@@ -1,5 +1,8 @@
-{# The daily table and the per-call facts agree to the second for every tenant, pool and month:
-   pooled seconds, overflow seconds and pool-eligible calls of the dial-out pool. #}
+{# The daily table and the per-call facts agree to the second for every tenant, month and kind of
+   pool: pooled seconds of the dial-out pool and of the Calling Plan pools; for the dial-out pool
+   also overflow seconds, pool-eligible calls and the MCOMEETADD charge table. (A Calling Plan call
+   that draws on two plans is one fact but a row in each plan's pool, so only its pooled seconds add
+   up across the tables.) #}
 with
 
 daily as (
@@ -7,11 +10,12 @@ daily as (
     select
         tenant_id,
         billing_month,
+        case when pool_capability = 'MCOMEETADD' then 'dial_out' else 'calling_plan' end as pool_kind,
         sum(seconds_used) as pooled_seconds,
         sum(overflow_seconds) as overflow_seconds,
         sum(calls) as calls
     from {{ ref('fct_pool_consumption_daily') }}
-    group by tenant_id, billing_month
+    group by 1, 2, 3
 
 ),
 
@@ -20,12 +24,13 @@ facts as (
     select
         tenant_id,
         billing_month,
+        case when pool_capability = 'MCOMEETADD' then 'dial_out' else 'calling_plan' end as pool_kind,
         sum(pooled_seconds) as pooled_seconds,
         sum(overflow_seconds) as overflow_seconds,
-        sum(case when is_pool_eligible then 1 else 0 end) as calls
+        count(*) as calls
     from {{ ref('fct_pstn_calls') }}
-    where pool_capability = 'MCOMEETADD' or pool_capability is null
-    group by tenant_id, billing_month
+    where pool_capability is not null
+    group by 1, 2, 3
 
 ),
 
@@ -34,30 +39,47 @@ pool_charges as (
     select
         tenant_id,
         billing_month,
+        'dial_out' as pool_kind,
         sum(pooled_seconds) as pooled_seconds
     from {{ ref('fct_charges_mcomeetadd') }}
     group by tenant_id, billing_month
 
+),
+
+compared as (
+
+    select
+        coalesce(daily.tenant_id, facts.tenant_id) as tenant_id,
+        coalesce(daily.billing_month, facts.billing_month) as billing_month,
+        coalesce(daily.pool_kind, facts.pool_kind) as pool_kind,
+        coalesce(facts.pooled_seconds, 0) as fact_pooled_seconds,
+        coalesce(daily.pooled_seconds, 0) as daily_pooled_seconds,
+        coalesce(facts.overflow_seconds, 0) as fact_overflow_seconds,
+        coalesce(daily.overflow_seconds, 0) as daily_overflow_seconds,
+        coalesce(facts.calls, 0) as fact_calls,
+        coalesce(daily.calls, 0) as daily_calls
+    from daily
+    full outer join facts
+        on daily.tenant_id = facts.tenant_id
+            and daily.billing_month = facts.billing_month
+            and daily.pool_kind = facts.pool_kind
+
 )
 
 select
-    facts.tenant_id,
-    facts.billing_month,
-    facts.pooled_seconds as fact_pooled_seconds,
-    daily.pooled_seconds as daily_pooled_seconds,
-    pool_charges.pooled_seconds as mcomeetadd_pooled_seconds,
-    facts.overflow_seconds as fact_overflow_seconds,
-    daily.overflow_seconds as daily_overflow_seconds,
-    facts.calls as fact_calls,
-    daily.calls as daily_calls
-from facts
-left join daily
-    on facts.tenant_id = daily.tenant_id
-        and facts.billing_month = daily.billing_month
+    compared.*,
+    pool_charges.pooled_seconds as mcomeetadd_pooled_seconds
+from compared
 left join pool_charges
-    on facts.tenant_id = pool_charges.tenant_id
-        and facts.billing_month = pool_charges.billing_month
-where coalesce(daily.pooled_seconds, 0) <> facts.pooled_seconds
-    or coalesce(pool_charges.pooled_seconds, 0) <> facts.pooled_seconds
-    or coalesce(daily.overflow_seconds, 0) <> facts.overflow_seconds
-    or coalesce(daily.calls, 0) <> facts.calls
+    on compared.tenant_id = pool_charges.tenant_id
+        and compared.billing_month = pool_charges.billing_month
+        and compared.pool_kind = pool_charges.pool_kind
+where compared.daily_pooled_seconds <> compared.fact_pooled_seconds
+    or (
+        compared.pool_kind = 'dial_out'
+        and (
+            coalesce(pool_charges.pooled_seconds, 0) <> compared.fact_pooled_seconds
+            or compared.daily_overflow_seconds <> compared.fact_overflow_seconds
+            or compared.daily_calls <> compared.fact_calls
+        )
+    )

@@ -1,10 +1,14 @@
-{# No call is pooled beyond the capacity of its day, and no day adds pool use once the month's
-   use has reached that day's capacity. #}
+{# No call is pooled beyond the capacity of its day (dial-out and Calling Plan pools), and no day
+   adds pool use once the month's use has reached that day's capacity. #}
 with
 
 allocation as (
 
-    select * from {{ ref('int_pool_allocated') }}
+    select tenant_id, usage_id, pooled_seconds, used_after_call_seconds, capacity_seconds
+    from {{ ref('int_pool_allocated') }}
+    union all
+    select tenant_id, usage_id, pooled_seconds, used_after_call_seconds, capacity_seconds
+    from {{ ref('int_calling_plan_allocated') }}
 
 ),
 

@@ -43,10 +43,10 @@ threshold_alerts as (
         crossed_at as raised_at,
         concat(
             'pool_threshold|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
-            cast(threshold_pct as {{ dbt.type_string() }})
+            cast(threshold_pct as {{ dbt.type_string() }}), {{ pool_alert_key() }}
         ) as alert_id,
         concat(
-            'Teams dial-out pool of ', tenant_id, ' reached ', cast(threshold_pct as {{ dbt.type_string() }}),
+            'Teams ', {{ pool_name_text() }}, ' of ', tenant_id, ' reached ', cast(threshold_pct as {{ dbt.type_string() }}),
             ' % on ', {{ minute_text('crossed_at') }}, ' UTC (', {{ number_text('mtd_minutes_used') }}, ' of ',
             {{ number_text('pool_minutes') }}, ' minutes used in ',
             substr(cast(billing_month as {{ dbt.type_string() }}), 1, 7),
@@ -61,7 +61,7 @@ latest_pool_days as (
 
     select
         pool_days.*,
-        row_number() over (partition by tenant_id, pool_capability order by usage_date desc) as recency
+        row_number() over (partition by {{ pool_grain() | join(', ') }} order by usage_date desc) as recency
     from pool_days
 
 ),
@@ -75,10 +75,10 @@ forecast_alerts as (
         cast(usage_date as timestamp) as raised_at,
         concat(
             'pool_forecast|', tenant_id, '|', cast(billing_month as {{ dbt.type_string() }}), '|',
-            cast(projected_exhaustion_date as {{ dbt.type_string() }})
+            cast(projected_exhaustion_date as {{ dbt.type_string() }}), {{ pool_alert_key() }}
         ) as alert_id,
         concat(
-            'At the month-to-date rate the dial-out pool of ', tenant_id, ' runs out on ',
+            'At the month-to-date rate the ', {{ pool_name_text() }}, ' of ', tenant_id, ' runs out on ',
             cast(projected_exhaustion_date as {{ dbt.type_string() }}), ' (', {{ number_text('remaining_minutes') }},
             ' minutes left).'
         ) as message

@@ -1,12 +1,45 @@
 {# The moment month-to-date pool use first reaches each threshold of the capacity
-   (var('pool_alert_thresholds_pct'), default 80 and 100), per tenant, pool and month, with the
+   (var('pool_alert_thresholds_pct'), default 80 and 100), per tenant, pool and month (the dial-out pool
+   and every Calling Plan pool, each MCOPSTN2 counter on its own), with the
    call that crossed it. `crossed_at` is the second within that call at which the threshold was
    reached (the call's start when capacity had already fallen below it). #}
 with
 
-allocation as (
+dial_out_allocation as (
 
     select * from {{ ref('int_pool_allocated') }}
+
+),
+
+calling_plan_allocation as (
+
+    select * from {{ ref('int_calling_plan_allocated') }}
+
+),
+
+allocation as (
+
+    {%- set columns = ['billing_month', 'usage_date', 'usage_id', 'start_at', 'capacity_seconds',
+        'used_before_call_seconds', 'used_after_call_seconds'] %}
+    select
+        tenant_id,
+        pool_capability,
+        cast(null as {{ dbt.type_string() }}) as pool_country,
+        'dial_out' as minute_type,
+        cast(null as {{ dbt.type_string() }}) as pool_user_id,
+        {{ columns | join(',\n        ') }}
+    from dial_out_allocation
+
+    union all
+
+    select
+        tenant_id,
+        pool_capability,
+        pool_country,
+        minute_type,
+        {{ user_label('pool_user_key') }} as pool_user_id,
+        {{ columns | join(',\n        ') }}
+    from calling_plan_allocation
 
 ),
 
@@ -27,7 +60,10 @@ crossings as (
         cast(ceil(thresholds.threshold_pct * allocation.capacity_seconds / 100.0) as bigint) as threshold_seconds,
         row_number() over (
             partition by
-                allocation.tenant_id, allocation.pool_capability, allocation.billing_month,
+                {%- for column in pool_grain() %}
+                allocation.{{ column }},
+                {%- endfor %}
+                allocation.billing_month,
                 thresholds.threshold_pct
             order by allocation.start_at, allocation.usage_id
         ) as crossing_rank
@@ -56,7 +92,10 @@ final as (
         {{ seconds_to_minutes('capacity_seconds') }} as pool_minutes,
         {{ seconds_to_minutes('threshold_seconds') }} as threshold_minutes,
         cast(used_after_call_seconds as bigint) as mtd_seconds_used,
-        {{ seconds_to_minutes('used_after_call_seconds') }} as mtd_minutes_used
+        {{ seconds_to_minutes('used_after_call_seconds') }} as mtd_minutes_used,
+        cast(pool_country as {{ dbt.type_string() }}) as pool_country,
+        cast(minute_type as {{ dbt.type_string() }}) as minute_type,
+        cast(pool_user_id as {{ dbt.type_string() }}) as pool_user_id
     from crossings
     where crossing_rank = 1
 

@@ -1,31 +1,128 @@
 {# The daily burn-down Microsoft's admin center does not show: one row per tenant, pool and
    billing day of every month with calls (zero days included), with the day's capacity, use,
-   month-to-date use, what remains, and when the pool runs (or will run) out. #}
+   month-to-date use, what remains, and when the pool runs (or will run) out. The pools: the
+   Audio Conferencing dial-out pool (MCOMEETADD) and every Calling Plan pool (per plan, usage
+   country and minute type; MCOPSTN8 per user). MCOPSTN2's two counters are two pools, and once
+   either is used up both show the pool exhausted (closed_by_minute_type says which closed it). #}
+{%- set grain = pool_grain() | join(', ') %}
 with
 
-capacity as (
+dial_out_capacity as (
 
     select * from {{ ref('int_pool_capacity_daily') }}
 
 ),
 
-allocation as (
+calling_plan_capacity as (
+
+    select * from {{ ref('int_calling_plan_capacity_daily') }}
+
+),
+
+dial_out_allocation as (
 
     select * from {{ ref('int_pool_allocated') }}
+
+),
+
+calling_plan_allocation as (
+
+    select * from {{ ref('int_calling_plan_allocated') }}
+
+),
+
+capacity as (
+
+    select
+        tenant_id,
+        pool_capability,
+        cast(null as {{ dbt.type_string() }}) as pool_country,
+        'dial_out' as minute_type,
+        cast(null as {{ dbt.type_string() }}) as pool_user_id,
+        billing_month,
+        usage_date,
+        day_of_month,
+        licence_basis,
+        licensed_users,
+        is_licence_assumed,
+        minutes_per_user,
+        capacity_seconds
+    from dial_out_capacity
+
+    union all
+
+    {# Calling Plans count the users they are assigned to. #}
+    select
+        tenant_id,
+        pool_capability,
+        pool_country,
+        minute_type,
+        {{ user_label('pool_user_key') }} as pool_user_id,
+        billing_month,
+        usage_date,
+        day_of_month,
+        'assigned' as licence_basis,
+        licensed_users,
+        is_licence_assumed,
+        minutes_per_user,
+        capacity_seconds
+    from calling_plan_capacity
+
+),
+
+allocation as (
+
+    select
+        tenant_id,
+        pool_capability,
+        cast(null as {{ dbt.type_string() }}) as pool_country,
+        'dial_out' as minute_type,
+        cast(null as {{ dbt.type_string() }}) as pool_user_id,
+        usage_date,
+        pooled_seconds,
+        overflow_seconds
+    from dial_out_allocation
+
+    union all
+
+    select
+        tenant_id,
+        pool_capability,
+        pool_country,
+        minute_type,
+        {{ user_label('pool_user_key') }} as pool_user_id,
+        usage_date,
+        pooled_seconds,
+        overflow_seconds
+    from calling_plan_allocation
+
+),
+
+closed_by as (
+
+    {# The counter whose use closed a MCOPSTN2 pool in a month. #}
+    select
+        tenant_id,
+        pool_capability,
+        pool_country,
+        billing_month,
+        max(closed_by_minute_type) as closed_by_minute_type
+    from calling_plan_allocation
+    where closed_by_minute_type is not null
+    group by tenant_id, pool_capability, pool_country, billing_month
 
 ),
 
 daily_use as (
 
     select
-        tenant_id,
-        pool_capability,
+        {{ grain }},
         usage_date,
         sum(pooled_seconds) as seconds_used,
         sum(overflow_seconds) as overflow_seconds,
         count(*) as calls
     from allocation
-    group by tenant_id, pool_capability, usage_date
+    group by {{ grain }}, usage_date
 
 ),
 
@@ -34,6 +131,9 @@ days as (
     select
         capacity.tenant_id,
         capacity.pool_capability,
+        capacity.pool_country,
+        capacity.minute_type,
+        capacity.pool_user_id,
         capacity.billing_month,
         capacity.usage_date,
         capacity.day_of_month,
@@ -47,8 +147,7 @@ days as (
         coalesce(daily_use.calls, 0) as calls
     from capacity
     left join daily_use
-        on capacity.tenant_id = daily_use.tenant_id
-            and capacity.pool_capability = daily_use.pool_capability
+        on {{ same_pool('capacity', 'daily_use') }}
             and capacity.usage_date = daily_use.usage_date
 
 ),
@@ -58,7 +157,7 @@ month_to_date as (
     select
         days.*,
         sum(seconds_used) over (
-            partition by tenant_id, pool_capability, billing_month
+            partition by {{ grain }}, billing_month
             order by usage_date
             rows between unbounded preceding and current row
         ) as mtd_seconds_used
@@ -71,15 +170,21 @@ exhaustion as (
     select
         month_to_date.*,
         min(case when pool_seconds > 0 and mtd_seconds_used >= pool_seconds then usage_date end) over (
-            partition by tenant_id, pool_capability, billing_month
+            partition by {{ grain }}, billing_month
             order by usage_date
             rows between unbounded preceding and current row
         ) as exhausted_by_date,
+        {# Either counter of a MCOPSTN2 pool closes both: the first day either is used up. #}
+        min(case when pool_seconds > 0 and mtd_seconds_used >= pool_seconds then usage_date end) over (
+            partition by tenant_id, pool_capability, pool_country, pool_user_id, billing_month
+            order by usage_date
+            range between unbounded preceding and current row
+        ) as pool_closed_by_date,
         greatest(pool_seconds - mtd_seconds_used, 0) as remaining_seconds,
         {# The last day of the month so far on which the pool was not used up: a pool that ran
            out, then reopened (licences added) and ran out again, ran out the day after it. #}
         max(case when not (pool_seconds > 0 and mtd_seconds_used >= pool_seconds) then usage_date end) over (
-            partition by tenant_id, pool_capability, billing_month
+            partition by {{ grain }}, billing_month
             order by usage_date
             rows between unbounded preceding and current row
         ) as last_open_date
@@ -96,6 +201,7 @@ projected as (
         case
             when pool_seconds > 0 and mtd_seconds_used >= pool_seconds
                 then coalesce({{ add_days('last_open_date', 1) }}, billing_month)
+            when pool_closed_by_date is not null then pool_closed_by_date
             when mtd_seconds_used > 0
                 then {{ add_days(
                     'usage_date',
@@ -103,6 +209,20 @@ projected as (
                 ) }}
         end as exhaustion_estimate
     from exhaustion
+
+),
+
+with_closure as (
+
+    select
+        projected.*,
+        closed_by.closed_by_minute_type as month_closed_by_minute_type
+    from projected
+    left join closed_by
+        on projected.tenant_id = closed_by.tenant_id
+            and projected.pool_capability = closed_by.pool_capability
+            and projected.pool_country is not distinct from closed_by.pool_country
+            and projected.billing_month = closed_by.billing_month
 
 ),
 
@@ -130,15 +250,25 @@ final as (
         cast(overflow_seconds as bigint) as overflow_seconds,
         {{ seconds_to_minutes('overflow_seconds') }} as overflow_minutes,
         cast(calls as bigint) as calls,
-        cast(exhausted_by_date is not null as boolean) as is_exhausted,
+        cast(exhausted_by_date is not null or pool_closed_by_date is not null as boolean) as is_exhausted,
         {# Only a date before the pool resets is a forecast worth showing. #}
         cast(
             case
                 when exhaustion_estimate < {{ add_months('billing_month', 1) }} then exhaustion_estimate
             end as date
         ) as projected_exhaustion_date,
-        cast(is_licence_assumed as boolean) as is_licence_assumed
-    from projected
+        cast(is_licence_assumed as boolean) as is_licence_assumed,
+        cast(pool_country as {{ dbt.type_string() }}) as pool_country,
+        cast(minute_type as {{ dbt.type_string() }}) as minute_type,
+        cast(pool_user_id as {{ dbt.type_string() }}) as pool_user_id,
+        cast(
+            case
+                when exhausted_by_date is null and pool_closed_by_date is null then null
+                when pool_capability = 'MCOPSTN2' then coalesce(month_closed_by_minute_type, minute_type)
+                else minute_type
+            end as {{ dbt.type_string() }}
+        ) as closed_by_minute_type
+    from with_closure
 
 )
 

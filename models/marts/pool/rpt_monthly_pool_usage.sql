@@ -1,5 +1,7 @@
-{# The monthly history: one row per tenant, pool and month. `pool_minutes` is the capacity on the
-   month's last day (for the current month, on the latest day built). #}
+{# The monthly history: one row per tenant, pool and month (every pool of fct_pool_consumption_daily).
+   `pool_minutes` is the capacity on the month's last day (for the current month, on the latest day
+   built). The value at credit rates is the dial-out pool's (fct_charges_mcomeetadd). #}
+{%- set grain = pool_grain() | join(', ') %}
 with
 
 daily as (
@@ -19,7 +21,7 @@ last_days as (
     select
         daily.*,
         row_number() over (
-            partition by tenant_id, pool_capability, billing_month order by usage_date desc
+            partition by {{ grain }}, billing_month order by usage_date desc
         ) as day_rank_from_end
     from daily
 
@@ -28,8 +30,7 @@ last_days as (
 monthly as (
 
     select
-        tenant_id,
-        pool_capability,
+        {{ grain }},
         billing_month,
         max(usage_date) as last_usage_date,
         sum(seconds_used) as seconds_used,
@@ -38,7 +39,7 @@ monthly as (
         min(case when is_exhausted then usage_date end) as exhausted_on,
         sum(case when is_licence_assumed then 1 else 0 end) as licence_assumed_days
     from daily
-    group by tenant_id, pool_capability, billing_month
+    group by {{ grain }}, billing_month
 
 ),
 
@@ -91,16 +92,19 @@ final as (
         cast(monthly.exhausted_on as date) as exhausted_on,
         cast(pool_value_single_currency.value_at_credit_rates as decimal(18, 2)) as value_at_credit_rates,
         cast(pool_value_single_currency.currency as {{ dbt.type_string() }}) as value_currency,
-        cast(monthly.licence_assumed_days as bigint) as licence_assumed_days
+        cast(monthly.licence_assumed_days as bigint) as licence_assumed_days,
+        cast(monthly.pool_country as {{ dbt.type_string() }}) as pool_country,
+        cast(monthly.minute_type as {{ dbt.type_string() }}) as minute_type,
+        cast(monthly.pool_user_id as {{ dbt.type_string() }}) as pool_user_id
     from monthly
     inner join last_days
-        on monthly.tenant_id = last_days.tenant_id
-            and monthly.pool_capability = last_days.pool_capability
+        on {{ same_pool('monthly', 'last_days') }}
             and monthly.billing_month = last_days.billing_month
             and last_days.day_rank_from_end = 1
     left join pool_value_single_currency
         on monthly.tenant_id = pool_value_single_currency.tenant_id
             and monthly.billing_month = pool_value_single_currency.billing_month
+            and monthly.pool_capability = 'MCOMEETADD'
 
 )
 

@@ -2,7 +2,10 @@
    billing month, as of the latest day built. Demand (pooled + overflow seconds of pool-eligible
    calls) continues at the month-to-date daily rate; what exceeds the capacity is overflow,
    priced at the credit rates of this month's pooled calls (their destination mix). Integer
-   arithmetic throughout, so both engines give the same cents. #}
+   arithmetic throughout, so both engines give the same cents. Every pool of
+   fct_pool_consumption_daily; a call is counted in the first pool it drew on, so the per-user
+   MCOPSTN8 pools carry no prices. #}
+{%- set grain = pool_grain() | join(', ') %}
 with
 
 daily as (
@@ -20,11 +23,10 @@ calls as (
 latest_months as (
 
     select
-        tenant_id,
-        pool_capability,
+        {{ grain }},
         max(billing_month) as billing_month
     from daily
-    group by tenant_id, pool_capability
+    group by {{ grain }}
 
 ),
 
@@ -33,8 +35,7 @@ month_days as (
     select daily.*
     from daily
     inner join latest_months
-        on daily.tenant_id = latest_months.tenant_id
-            and daily.pool_capability = latest_months.pool_capability
+        on {{ same_pool('daily', 'latest_months') }}
             and daily.billing_month = latest_months.billing_month
 
 ),
@@ -42,8 +43,7 @@ month_days as (
 month_to_date as (
 
     select
-        tenant_id,
-        pool_capability,
+        {{ grain }},
         billing_month,
         max(usage_date) as as_of_date,
         count(*) as days_elapsed,
@@ -51,7 +51,7 @@ month_to_date as (
         sum(overflow_seconds) as mtd_overflow_seconds,
         min(case when is_exhausted then usage_date end) as exhausted_on
     from month_days
-    group by tenant_id, pool_capability, billing_month
+    group by {{ grain }}, billing_month
 
 ),
 
@@ -68,8 +68,7 @@ as_of as (
         ) as days_in_month
     from month_to_date
     inner join month_days
-        on month_to_date.tenant_id = month_days.tenant_id
-            and month_to_date.pool_capability = month_days.pool_capability
+        on {{ same_pool('month_to_date', 'month_days') }}
             and month_to_date.as_of_date = month_days.usage_date
 
 ),
@@ -78,25 +77,37 @@ month_calls as (
 
     select
         calls.tenant_id,
+        calls.pool_capability,
+        calls.pool_country,
+        calls.minute_type,
         max(calls.currency) as currency,
         count(distinct calls.currency) as currencies,
         sum(case when calls.pooled_seconds > 0 then calls.pooled_seconds else 0 end) as pooled_seconds,
         sum({{ to_cents('coalesce(calls.pooled_value_at_credit_rates, 0)') }}) as pooled_value_cents,
         sum(
             case
-                when calls.charge_reason = 'pool_exhausted' then {{ to_cents('coalesce(calls.rated_charge, 0)') }}
+                when calls.charge_reason in ('pool_exhausted', 'calling_plan_exhausted')
+                    then {{ to_cents('coalesce(calls.rated_charge, 0)') }}
                 else 0
             end
         ) as overflow_charge_cents,
         sum(
-            case when calls.charge_reason = 'pool_exhausted' and calls.is_blocked then calls.overflow_seconds else 0 end
+            case
+                when calls.charge_reason in ('pool_exhausted', 'calling_plan_exhausted') and calls.is_blocked
+                    then calls.overflow_seconds
+                else 0
+            end
         ) as blocked_overflow_seconds
     from calls
     inner join latest_months
         on calls.tenant_id = latest_months.tenant_id
+            and calls.pool_capability = latest_months.pool_capability
+            and calls.pool_country is not distinct from latest_months.pool_country
+            and calls.minute_type = latest_months.minute_type
             and calls.billing_month = latest_months.billing_month
-    where calls.is_pool_eligible and calls.pool_capability = 'MCOMEETADD'
-    group by calls.tenant_id
+            and latest_months.pool_capability <> 'MCOPSTN8'
+    where calls.pool_capability is not null
+    group by calls.tenant_id, calls.pool_capability, calls.pool_country, calls.minute_type
 
 ),
 
@@ -120,6 +131,9 @@ projected as (
     from as_of
     left join month_calls
         on as_of.tenant_id = month_calls.tenant_id
+            and as_of.pool_capability = month_calls.pool_capability
+            and as_of.pool_country is not distinct from month_calls.pool_country
+            and as_of.minute_type = month_calls.minute_type
 
 ),
 
@@ -172,7 +186,10 @@ final as (
             'coalesce(overflow_charge_cents, 0) + '
             ~ divide_rounded('additional_overflow_seconds * rate_per_minute_e4', '6000')
         ) }} as projected_overflow_cost,
-        {{ seconds_to_minutes('coalesce(blocked_overflow_seconds, 0)') }} as blocked_overflow_minutes
+        {{ seconds_to_minutes('coalesce(blocked_overflow_seconds, 0)') }} as blocked_overflow_minutes,
+        cast(pool_country as {{ dbt.type_string() }}) as pool_country,
+        cast(minute_type as {{ dbt.type_string() }}) as minute_type,
+        cast(pool_user_id as {{ dbt.type_string() }}) as pool_user_id
     from overflow
 
 )
