@@ -10,6 +10,11 @@ masked numbers, a re-export that corrects a few charges, and a handful of bad ro
 Tenant `fabrikam-kr` (South Korea): a small scripted month whose pool figures can be computed by
 hand (900 minutes per user kept after December 2019; see `KR_SCRIPT`).
 
+Tenant `northwind`: Calling Plan users in the United Kingdom and the United States (one in Puerto
+Rico), April 2024, scripted so every pool can be computed by hand (see `NW_SCRIPT`): the UK
+120-minute pool runs out on the 10th, a Domestic and International user uses the international
+minutes up first, calls beyond the plans go to credits or are blocked.
+
 The same seed writes byte-identical files. Calls are generated one day at a time, so memory stays
 bounded at any size (up to 100M rows, admin-center CSV only above `BIG`).
 """
@@ -133,6 +138,39 @@ KR_SCRIPT = (
     (26, 10, 7200, 0, "JP", "+81312345678"),  # 3,600 s pooled, 3,600 s overflow -> credits (user 1)
     (27, 10, 600, 0, "VN", "+842812345678"),  # outside Zone A -> credits from the first second
     (28, 10, 300, 1, "KR", "+8221239999"),  # pool exhausted, no credits -> blocked
+)
+
+
+# northwind, April 2024: Calling Plans. Users: (name, usage location, SKUs).
+NW_USERS = (
+    ("nw-gb-1", "GB", "MCOPSTN_5"),
+    ("nw-gb-2", "GB", "MCOPSTN_5;MCOPSTNC"),
+    ("nw-gb-3", "GB", "MCOPSTN2"),
+    ("nw-us-1", "US", "MCOPSTN1"),
+    ("nw-pr-1", "PR", "MCOPSTN1"),
+)
+# Rows: (day, hour, seconds, user, call type, destination country, number, what Microsoft reports).
+# GB MCOPSTN5 pool: 2 x 120 min = 14,400 s. GB MCOPSTN2: 1,200 min domestic, 600 min = 36,000 s
+# international. US MCOPSTN1 (the US and Puerto Rico users together): 2 x 3,000 min = 360,000 s.
+NW_SCRIPT = (
+    (2, 9, 2400, 0, "user_out", "GB", "+442071234001", "MCOPSTN5"),
+    (3, 9, 2400, 1, "user_out_transfer", "GB", "+442071234002", "MCOPSTN5"),
+    (4, 9, 2400, 0, "user_out", "GB", "+447700900003", "MCOPSTN5"),  # a mobile number, still domestic
+    (5, 9, 2400, 1, "user_out_forwarding", "GB", "+442071234004", "MCOPSTN5"),
+    (8, 9, 2400, 0, "user_out", "GB", "+442071234005", "MCOPSTN5"),  # 12,000 s used: past 80 %
+    (10, 9, 3600, 1, "user_out", "GB", "+442071234006", "MCOPSTNPP"),  # 2,400 s pooled, 1,200 s on credits
+    (12, 9, 600, 0, "user_out", "GB", "+442071234007", "MCOPSTN5"),  # pool used up, no credits: blocked
+    (15, 9, 300, 0, "user_out", "GB", "+448001234567", "MCOPSTN5"),  # domestic freephone: included
+    (16, 9, 120, 0, "user_out", "FR", "+33142345678", "MCOPSTN5"),  # international on a domestic plan
+    (17, 9, 90, 1, "user_out", "GB", "+449012345678", "MCOPSTNPP"),  # premium: credits from the first second
+    (3, 11, 1200, 2, "user_out", "GB", "+442071234011", "MCOPSTN2"),
+    *((day, 14, 6000, 2, "user_out", "US", f"+1202555{100 + day:04d}", "MCOPSTN2") for day in (4, 5, 8, 9, 10)),
+    (11, 14, 7000, 2, "user_out", "US", "+12025550199", "MCOPSTN2"),  # 6,000 s pooled: international used up
+    (12, 14, 600, 2, "user_out", "GB", "+442071234012", "MCOPSTN2"),  # domestic, but the pool is closed
+    (5, 15, 1800, 4, "user_out", "US", "+12125550199", "MCOPSTN1"),  # Puerto Rico to the US: domestic
+    (6, 15, 900, 3, "user_out_transfer", "PR", "+17875550123", "MCOPSTN1"),  # the US to Puerto Rico: domestic
+    (7, 15, 600, 3, "user_out", "CA", "+14165550123", "MCOPSTN1"),  # the US to Canada: international
+    (9, 15, 60, 3, "user_out", "US", "+19005550100", "MCOPSTN1"),  # premium, no credits: blocked
 )
 
 
@@ -492,6 +530,7 @@ class Generator:
         self._write_default_licences()
         self._write_credits()
         self._write_kr()
+        self._write_northwind()
         return self.stats
 
     def _count(self, key: str, n: int) -> None:
@@ -799,6 +838,80 @@ class Generator:
             )
         )
         self._count("kr_call_rows", len(KR_SCRIPT))
+
+    def _write_northwind(self) -> None:
+        tenant = "northwind"
+        for kind in ("cdr", "licenses", "credits"):
+            (self.out / kind / tenant).mkdir(parents=True, exist_ok=True)
+        users = [
+            {
+                "user_id": f"00000000-0000-4000-9000-00000000000{i + 1}",
+                "user_principal_name": f"{name}@northwind.example",
+                "display_name": name.replace("-", " ").title(),
+                "usage_location": location,
+                "department": "Field" if location == "GB" else "Office",
+                "sku_part_numbers": skus,
+                "dial_out_policy": "",
+            }
+            for i, (name, location, skus) in enumerate(NW_USERS)
+        ]
+        pl.DataFrame(users).write_csv(self.out / "licenses" / tenant / "licences_2024-04-01.csv")
+        rows = []
+
+        def us(country: str) -> str:  # Puerto Rico is domestic to the US and the reverse
+            return "US" if country == "PR" else country
+
+        for n, (day, hour, seconds, who, call_type, country, number, reported) in enumerate(NW_SCRIPT, start=1):
+            start = datetime(2024, 4, day, hour, 0, 0, tzinfo=UTC)
+            user = users[who]
+            home = us(user["usage_location"])
+            charged = {6: 1200, 10: 90}.get(n, 0)  # what Microsoft charged to credits (rows 6 and 10)
+            number_type = "premium" if number.startswith(("+4490", "+1900")) else "standard"
+            rows.append(
+                {
+                    "UsageId": f"nw-usage-{n:03d}",
+                    "Call ID": f"nw-call-{n:03d}",
+                    "Conference ID": "",
+                    "User Location": user["usage_location"],
+                    "AAD ObjectId": user["user_id"],
+                    "UPN": user["user_principal_name"],
+                    "User Display Name": user["display_name"],
+                    "Caller ID": "+442071230000" if user["usage_location"] == "GB" else "+12025550000",
+                    "Call Type": call_type,
+                    "Number Type": "",
+                    "Domestic/International": "Domestic" if us(country) == home else "International",
+                    "Destination Dialed": self.names[country][0],
+                    "Destination Number": number,
+                    "Start Time": start.isoformat().replace("+00:00", "Z"),
+                    "End Time": (start + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
+                    "Duration Seconds": str(seconds),
+                    "Connection Fee": "0",
+                    "Charge": str(
+                        self.rates.price(country, number_type, date(2024, 4, day), charged) if charged else 0
+                    ),
+                    "Currency": "USD",
+                    "Capability": reported,
+                }
+            )
+        pl.DataFrame(rows, schema={h: pl.String for h in ADMIN_HEADERS}).write_csv(
+            self.out / "cdr" / tenant / "PSTN.calls.2024-04.csv"
+        )
+        (self.out / "credits" / tenant / "credits.json").write_text(
+            json.dumps(
+                {
+                    "fundings": [
+                        {"funded_at": "2024-04-01T00:00:00Z", "amount": "20.00", "currency": "USD", "kind": "manual"}
+                    ],
+                    "auto_recharge": {
+                        "trigger_amount": "5.00",
+                        "recharge_amount": "20.00",
+                        "currency": "USD",
+                        "enabled": False,
+                    },
+                }
+            )
+        )
+        self._count("northwind_call_rows", len(NW_SCRIPT))
 
 
 def _graph_record(row: dict) -> dict:

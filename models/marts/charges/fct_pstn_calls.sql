@@ -83,8 +83,9 @@ final as (
                 {#- A Calling Plan said on either side and not on the other. #}
                 or (rated_capability in ('{{ calling_plans() | join("', '") }}')
                     and coalesce(reported_capability, '') <> rated_capability)
+                {#- A domestic freephone number draws on no plan but is reported under it. #}
                 or (coalesce(reported_capability, '') in ('{{ calling_plans() | join("', '") }}')
-                    and rated_capability <> reported_capability)
+                    and rated_capability not in (reported_capability, 'included'))
                 or (rated_capability = 'MCOMEETADD' and coalesce(reported_capability, '') <> 'MCOMEETADD')
                 or (
                     rated_capability = 'MCOPSTNPP'

@@ -114,6 +114,11 @@ def card(label: str, value: str, note: str = "", tone: str = "") -> str:
     )
 
 
+# The Audio Conferencing dial-out pool; the report's cards, charts and forecast are about it, and
+# the Calling Plan pools have a table of their own.
+DIAL_OUT_POOL = "pool_capability = 'MCOMEETADD'"
+
+
 class Report:
     def __init__(self, sources: Sources, month: date | None = None) -> None:
         self.s = sources
@@ -144,7 +149,9 @@ class Report:
 
     def key_figures(self, tenant: str) -> str:
         usage = self.s.one(
-            "select * from rpt_monthly_pool_usage where tenant_id = ? and billing_month = ?", tenant, self.month
+            f"select * from rpt_monthly_pool_usage where tenant_id = ? and billing_month = ? and {DIAL_OUT_POOL}",
+            tenant,
+            self.month,
         )
         charges = self.s.one(
             "select currency, sum(rated_charge) as credits, sum(calls) as calls from rpt_monthly_charges "
@@ -229,7 +236,7 @@ class Report:
     def burn_down(self, tenant: str, forecast: dict | None) -> str:
         days = self.s.rows(
             "select usage_date, day(usage_date) as d, pool_minutes, mtd_minutes_used from fct_pool_consumption_daily "
-            "where tenant_id = ? and billing_month = ? order by usage_date",
+            f"where tenant_id = ? and billing_month = ? and {DIAL_OUT_POOL} order by usage_date",
             tenant,
             self.month,
         )
@@ -254,7 +261,7 @@ class Report:
             )
         alerts = self.s.rows(
             "select threshold_pct, crossed_on, mtd_minutes_used from fct_pool_alerts "
-            "where tenant_id = ? and billing_month = ? order by threshold_pct",
+            f"where tenant_id = ? and billing_month = ? and {DIAL_OUT_POOL} order by threshold_pct",
             tenant,
             self.month,
         )
@@ -282,7 +289,7 @@ class Report:
     def history(self, tenant: str) -> str:
         rows = self.s.rows(
             "select billing_month, pool_minutes, minutes_used, overflow_minutes from rpt_monthly_pool_usage "
-            "where tenant_id = ? and billing_month between ? and ? order by billing_month",
+            f"where tenant_id = ? and billing_month between ? and ? and {DIAL_OUT_POOL} order by billing_month",
             tenant,
             self.first_month,
             self.month,
@@ -440,12 +447,47 @@ class Report:
             empty="",
         )
 
+    def calling_plan_pools(self, tenant: str) -> str:
+        """Every Calling Plan pool of the tenant's month: a row per plan, country and minute type
+        (MCOPSTN8 per user), with its capacity, use, the day it ran out and what went past it."""
+        rows = self.s.rows(
+            "select pool_capability, coalesce(pool_country, '') as country, minute_type, "
+            "coalesce(pool_user_id, '') as pool_user, licensed_users, pool_minutes, minutes_used, utilization_pct, "
+            "exhausted_on, overflow_minutes from rpt_monthly_pool_usage "
+            f"where tenant_id = ? and billing_month = ? and not {DIAL_OUT_POOL} "
+            "order by pool_capability, country, minute_type, pool_user",
+            tenant,
+            self.month,
+        )
+        return table(
+            ["plan", "country", "minutes", "user", "users", "capacity", "used", "utilisation", "ran out on", "past it"],
+            [
+                [
+                    r["pool_capability"],
+                    r["country"],
+                    r["minute_type"],
+                    r["pool_user"],
+                    str(r["licensed_users"]),
+                    minutes(r["pool_minutes"]),
+                    minutes(r["minutes_used"], 1),
+                    "" if r["utilization_pct"] is None else f"{r['utilization_pct']} %",
+                    r["exhausted_on"].isoformat() if r["exhausted_on"] else "",
+                    minutes(r["overflow_minutes"], 1),
+                ]
+                for r in rows
+            ],
+            numeric={4, 5, 6, 7, 9},
+            empty="No user held a Calling Plan this month.",
+        )
+
     def pool_forecast_row(self, tenant: str) -> dict | None:
         """The tenant's pool forecast for the report month, if the mart was exported."""
         if "rpt_pool_forecast" not in self.s.available:
             return None
         return self.s.one(
-            "select * from rpt_pool_forecast where tenant_id = ? and billing_month = ?", tenant, self.month
+            f"select * from rpt_pool_forecast where tenant_id = ? and billing_month = ? and {DIAL_OUT_POOL}",
+            tenant,
+            self.month,
         )
 
     def pool_forecast(self, f: dict | None) -> str:
@@ -632,6 +674,7 @@ class Report:
                 f'<div class="grid">{self.burn_down(tenant, forecast)}{self.history(tenant)}</div>',
             ),
             ("Pool forecast", self.pool_forecast(forecast)),
+            ("Calling Plan pools", self.calling_plan_pools(tenant)),
             ("Charges", self.charges(tenant)),
             ("Top organizers", self.organizers(tenant)),
             ("Blocked calls", self.blocked(tenant)),
