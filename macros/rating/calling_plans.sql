@@ -5,12 +5,6 @@
 {% endmacro %}
 
 
-{% macro calling_plan_legs() %}
-    {#- The outbound legs a user's Calling Plan pays for; ucap_out and oc_out never draw. -#}
-    {{ return(['user_out', 'user_out_conf', 'user_out_transfer', 'user_out_forwarding']) }}
-{% endmacro %}
-
-
 {% macro calling_plan_country(country) -%}
     {#- The country a Calling Plan pool is kept for: Puerto Rico and the other US territories pool
         with the US. -#}

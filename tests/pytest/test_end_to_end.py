@@ -176,12 +176,69 @@ def licence_holders(root: Path, day: str) -> int:
         )
 
 
+def test_calling_plan_pools_by_hand(built):
+    """northwind, April 2024. UK MCOPSTN5: 2 users x 120 min = 14,400 s; five calls of 2,400 s use
+    12,000 s, the sixth (3,600 s) is split 2,400 pooled / 1,200 on credits; UK MCOPSTN2: 600 min =
+    36,000 s international, used up by the sixth call to the US (6,000 of 7,000 s), which closes
+    the 1,200-minute domestic counter too; US MCOPSTN1 (a US and a Puerto Rico user, one pool):
+    2 x 3,000 min, 1,800 + 900 s domestic (Puerto Rico to the US and back)."""
+    root, _, _ = built
+    pools = query(
+        root,
+        "select pool_capability, pool_country, minute_type, licensed_users, pool_minutes, minutes_used, "
+        "overflow_minutes, exhausted_on from marts.rpt_monthly_pool_usage "
+        "where tenant_id = 'northwind' and pool_capability <> 'MCOMEETADD' order by 1, 2, 3",
+    )
+    assert pools == [
+        ("MCOPSTN1", "US", "domestic", 2, Decimal(6000), Decimal(45), Decimal(0), None),
+        ("MCOPSTN2", "GB", "domestic", 1, Decimal(1200), Decimal(20), Decimal(10), date(2024, 4, 11)),
+        ("MCOPSTN2", "GB", "international", 1, Decimal(600), Decimal(600), Decimal("16.6667"), date(2024, 4, 11)),
+        ("MCOPSTN5", "GB", "domestic", 2, Decimal(240), Decimal(240), Decimal(30), date(2024, 4, 10)),
+    ]
+    closed = query(
+        root,
+        "select distinct minute_type, closed_by_minute_type from marts.fct_pool_consumption_daily "
+        "where tenant_id = 'northwind' and pool_capability = 'MCOPSTN2' and usage_date = '2024-04-11'",
+    )
+    assert sorted(closed) == [("domestic", "international"), ("international", "international")]
+    alerts = query(
+        root,
+        "select pool_capability, minute_type, threshold_pct, crossed_at from marts.fct_pool_alerts "
+        "where tenant_id = 'northwind' order by 1, 2, 3",
+    )
+    assert alerts == [
+        # 80 % of 36,000 s = 28,800 s: 4,800 s into the fifth international call (14:00 on the 10th).
+        ("MCOPSTN2", "international", 80, datetime(2024, 4, 10, 15, 20)),
+        ("MCOPSTN2", "international", 100, datetime(2024, 4, 11, 15, 40)),
+        # 80 % of 14,400 s = 11,520 s: 1,920 s into the fifth call (09:00 on the 8th).
+        ("MCOPSTN5", "domestic", 80, datetime(2024, 4, 8, 9, 32)),
+        ("MCOPSTN5", "domestic", 100, datetime(2024, 4, 10, 9, 40)),
+    ]
+    calls = dict(
+        (usage_id, rest)
+        for usage_id, *rest in query(
+            root,
+            "select usage_id, pool_capability, pooled_seconds, rated_capability, charge_reason, rated_charge "
+            "from marts.fct_pstn_calls where tenant_id = 'northwind'",
+        )
+    )
+    assert calls["nw-usage-006"] == ["MCOPSTN5", 2400, "MCOPSTNPP", "calling_plan_exhausted", Decimal("0.84")]
+    assert calls["nw-usage-007"] == ["MCOPSTN5", 0, "blocked", "calling_plan_exhausted", Decimal(0)]
+    assert calls["nw-usage-008"] == [None, 0, "included", None, Decimal(0)]  # domestic freephone
+    assert calls["nw-usage-009"] == [None, 0, "blocked", "international_not_in_plan", Decimal(0)]
+    assert calls["nw-usage-010"] == [None, 0, "MCOPSTNPP", "premium_number", Decimal("4.75")]
+    assert calls["nw-usage-018"] == ["MCOPSTN2", 0, "blocked", "calling_plan_exhausted", Decimal(0)]
+    assert calls["nw-usage-019"] == ["MCOPSTN1", 1800, "MCOPSTN1", None, Decimal(0)]  # Puerto Rico to the US
+    assert calls["nw-usage-021"] == [None, 0, "blocked", "international_not_in_plan", Decimal(0)]  # US to Canada
+
+
 def test_contoso_capacity_from_the_raw_snapshots(built):
     root, _, _ = built
     capacity = dict(
         query(
             root,
             "select usage_date, pool_minutes from marts.fct_pool_consumption_daily where tenant_id = 'default' "
+            "and pool_capability = 'MCOMEETADD' "
             "and usage_date in ('2019-11-30', '2019-12-31', '2024-03-14', '2024-03-15', '2024-05-31')",
         )
     )
@@ -197,13 +254,13 @@ def test_contoso_march_runs_out_reopens_and_runs_out_again(built):
     (exhausted_on, used, pool, overflow) = query(
         root,
         "select exhausted_on, minutes_used, pool_minutes, overflow_minutes from marts.rpt_monthly_pool_usage "
-        "where tenant_id = 'default' and billing_month = '2024-03-01'",
+        "where tenant_id = 'default' and billing_month = '2024-03-01' and pool_capability = 'MCOMEETADD'",
     )[0]
     assert exhausted_on < date(2024, 3, 15) and used == pool and overflow > 0
     reopened = query(
         root,
         "select seconds_used from marts.fct_pool_consumption_daily where tenant_id = 'default' "
-        "and usage_date = '2024-03-15'",
+        "and usage_date = '2024-03-15' and pool_capability = 'MCOMEETADD'",
     )[0][0]
     assert reopened > 0
     # Each day's projection: the day it ran out while used up; forward from that day while open,
@@ -211,7 +268,8 @@ def test_contoso_march_runs_out_reopens_and_runs_out_again(built):
     projections = query(
         root,
         "select usage_date, remaining_seconds, projected_exhaustion_date from marts.fct_pool_consumption_daily "
-        "where tenant_id = 'default' and billing_month = '2024-03-01' order by usage_date",
+        "where tenant_id = 'default' and billing_month = '2024-03-01' and pool_capability = 'MCOMEETADD' "
+        "order by usage_date",
     )
     remaining_on = {day: remaining for day, remaining, _ in projections}
     for day, remaining, projected in projections:
@@ -237,7 +295,7 @@ def test_contoso_march_runs_out_reopens_and_runs_out_again(built):
         query(
             root,
             "select billing_month, count(*) from marts.fct_pool_consumption_daily "
-            "where tenant_id = 'default' group by 1",
+            "where tenant_id = 'default' and pool_capability = 'MCOMEETADD' group by 1",
         )
     )
     assert days[date(2024, 2, 1)] == 29 and days[date(2024, 3, 1)] == 31
@@ -250,7 +308,16 @@ def test_charges_and_departments_add_up_to_the_cent(built):
     report = query(root, "select sum(rated_charge) from marts.rpt_monthly_charges where rated_capability = 'MCOPSTNPP'")
     assert facts == departments == report[0][0] > 0
     vocabulary = {r[0] for r in query(root, "select distinct rated_capability from marts.fct_pstn_calls")}
-    assert vocabulary == {"MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"}
+    assert vocabulary == {
+        "MCOMEETADD",
+        "MCOPSTN1",
+        "MCOPSTN2",
+        "MCOPSTN5",
+        "MCOPSTNPP",
+        "included",
+        "blocked",
+        "out_of_scope",
+    }
     reasons = {r[0] for r in query(root, "select distinct charge_reason from marts.fct_pstn_calls")} - {None}
     allowed = {
         "pool_exhausted",
@@ -259,6 +326,8 @@ def test_charges_and_departments_add_up_to_the_cent(built):
         "toll_free_dial_in",
         "pay_per_minute",
         "not_pool_eligible",
+        "calling_plan_exhausted",
+        "international_not_in_plan",
     }
     # The sample exercises every reason except not_pool_eligible (which needs a dial-out organizer with
     # neither monthly nor pay-per-minute Audio Conferencing).
@@ -408,10 +477,12 @@ def test_the_alerts_mart_raises_each_condition_once(built):
         return dict(rows)
 
     crossings = query(
-        root, "select tenant_id, billing_month, threshold_pct, mtd_minutes_used from marts.fct_pool_alerts"
+        root,
+        "select tenant_id, billing_month, threshold_pct, case when pool_capability = 'MCOMEETADD' then '' "
+        "else concat('|', pool_capability, '|', pool_country, '|', minute_type) end from marts.fct_pool_alerts",
     )
     threshold = alerts("pool_threshold")
-    assert set(threshold) == {f"pool_threshold|{t}|{m}|{p}" for t, m, p, _ in crossings}
+    assert set(threshold) == {f"pool_threshold|{t}|{m}|{p}{pool}" for t, m, p, pool in crossings}
     assert threshold["pool_threshold|fabrikam-kr|2024-03-01|100"].startswith(
         "Teams dial-out pool of fabrikam-kr reached 100 % on 2024-03-26 11:00 UTC (2,700 of 2,700 minutes"
     )
@@ -426,11 +497,13 @@ def test_the_alerts_mart_raises_each_condition_once(built):
     # A forecast only for a pool whose latest day still has minutes and a projected date.
     latest = query(
         root,
-        "select tenant_id, billing_month, projected_exhaustion_date, is_exhausted "
-        "from marts.fct_pool_consumption_daily "
-        "qualify row_number() over (partition by tenant_id, pool_capability order by usage_date desc) = 1",
+        "select tenant_id, billing_month, projected_exhaustion_date, is_exhausted, case when pool_capability = "
+        "'MCOMEETADD' then '' else concat('|', pool_capability, '|', pool_country, '|', minute_type, "
+        "coalesce('|' || pool_user_id, '')) end from marts.fct_pool_consumption_daily "
+        "qualify row_number() over (partition by tenant_id, pool_capability, pool_country, minute_type, pool_user_id "
+        "order by usage_date desc) = 1",
     )
-    expected = {f"pool_forecast|{t}|{m}|{p}" for t, m, p, exhausted in latest if p is not None and not exhausted}
+    expected = {f"pool_forecast|{t}|{m}|{p}{pool}" for t, m, p, exhausted, pool in latest if p and not exhausted}
     assert set(alerts("pool_forecast")) == expected
     # The sample is years old: every tenant is stale, named with its newest call.
     newest = query(root, "select tenant_id, max(start_at) from marts.fct_pstn_calls group by 1")
@@ -465,7 +538,7 @@ def test_the_metrics_are_the_marts_figures(built, tmp_path):
     _, env, _ = built
     out = tmp_path / "metrics.csv"
     names = "overflow_minutes,pool_minutes_used,pool_utilization,credits_charges,blocked_calls,calls"
-    names += ",reconciliation_difference"
+    names += ",reconciliation_difference,calling_plan_minutes_used"
     result = pstn(env, "metrics", "query", "--metrics", names, "--group-by", "metric_time__month", "--csv", str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with out.open() as handle:
@@ -474,7 +547,8 @@ def test_the_metrics_are_the_marts_figures(built, tmp_path):
     pool = query(
         root,
         "select cast(billing_month as varchar), sum(overflow_minutes), sum(minutes_used), "
-        "sum(minutes_used) / sum(pool_minutes) from marts.rpt_monthly_pool_usage group by 1",
+        "sum(minutes_used) / sum(pool_minutes) from marts.rpt_monthly_pool_usage "
+        "where pool_capability = 'MCOMEETADD' group by 1",
     )
     calls = query(
         root,
@@ -493,6 +567,17 @@ def test_the_metrics_are_the_marts_figures(built, tmp_path):
         assert Decimal(row["reconciliation_difference"] or 0).quantize(Decimal("0.01")) == (difference or 0)
         assert int(float(row["blocked_calls"])) == blocked and int(float(row["calls"])) == count
     assert Decimal(answered["2024-03-01"]["overflow_minutes"]) > 1000
+    calling_plans = dict(
+        query(
+            root,
+            "select cast(billing_month as varchar), sum(minutes_used) from marts.rpt_monthly_pool_usage "
+            "where pool_capability <> 'MCOMEETADD' group by 1",
+        )
+    )
+    for month, row in answered.items():
+        used = Decimal(row["calling_plan_minutes_used"] or 0).quantize(Decimal("0.01"))
+        assert used == calling_plans.get(month, Decimal(0)).quantize(Decimal("0.01")), month
+    assert Decimal(answered["2024-04-01"]["calling_plan_minutes_used"]) > 1000
 
 
 def test_the_published_warehouse_holds_every_mart_and_nothing_else(built):

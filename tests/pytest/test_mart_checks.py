@@ -52,7 +52,8 @@ def test_vocabularies_come_from_the_dbt_yaml():
 
     capabilities = mart_checks.accepted_values("fct_pstn_calls", "rated_capability")
     reasons = mart_checks.accepted_values("fct_pstn_calls", "charge_reason")
-    assert {"MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"} == set(capabilities)
-    assert "pool_exhausted" in reasons and "premium_number" in reasons
+    plans = {"MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6", "MCOPSTN8"}
+    assert {"MCOMEETADD", "MCOPSTNPP", "included", "blocked", "out_of_scope"} | plans == set(capabilities)
+    assert {"pool_exhausted", "premium_number", "calling_plan_exhausted", "international_not_in_plan"} <= set(reasons)
     with pytest.raises(LookupError):
         mart_checks.accepted_values("fct_pstn_calls", "usage_id")

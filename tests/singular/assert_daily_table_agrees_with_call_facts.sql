@@ -15,7 +15,7 @@ daily as (
         sum(overflow_seconds) as overflow_seconds,
         sum(calls) as calls
     from {{ ref('fct_pool_consumption_daily') }}
-    group by 1, 2, 3
+    group by tenant_id, billing_month, pool_kind
 
 ),
 
@@ -30,7 +30,7 @@ facts as (
         count(*) as calls
     from {{ ref('fct_pstn_calls') }}
     where pool_capability is not null
-    group by 1, 2, 3
+    group by tenant_id, billing_month, pool_kind
 
 ),
 

@@ -4,10 +4,20 @@ with
 
 allocation as (
 
-    select tenant_id, usage_id, pooled_seconds, used_after_call_seconds, capacity_seconds
+    select
+        tenant_id,
+        usage_id,
+        pooled_seconds,
+        used_after_call_seconds,
+        capacity_seconds
     from {{ ref('int_pool_allocated') }}
     union all
-    select tenant_id, usage_id, pooled_seconds, used_after_call_seconds, capacity_seconds
+    select
+        tenant_id,
+        usage_id,
+        pooled_seconds,
+        used_after_call_seconds,
+        capacity_seconds
     from {{ ref('int_calling_plan_allocated') }}
 
 ),

@@ -66,7 +66,7 @@ calls_with_plans as (
        anything else, an unknown destination included, is international. #}
     select
         calls_with_licences.*,
-        calls_with_licences.call_type in ('{{ calling_plan_legs() | join("', '") }}')
+        calls_with_licences.call_type in ('user_out', 'user_out_conf', 'user_out_transfer', 'user_out_forwarding')
         and (
             {%- for plan in calling_plans() %}
             calls_with_licences.has_{{ plan | lower }}{{ ' or' if not loop.last }}

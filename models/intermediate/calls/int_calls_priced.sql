@@ -65,7 +65,8 @@ calls_allocated as (
             calling_plan_draws.offered_seconds - calling_plan_draws.call_pooled_seconds,
             0
         ) as overflow_seconds,
-        coalesce(allocation.used_after_call_seconds, calling_plan_draws.used_after_call_seconds) as mtd_pool_used_seconds
+        coalesce(allocation.used_after_call_seconds, calling_plan_draws.used_after_call_seconds)
+            as mtd_pool_used_seconds
     from calls
     left join allocation
         on calls.tenant_id = allocation.tenant_id

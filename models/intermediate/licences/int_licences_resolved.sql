@@ -65,10 +65,11 @@ plans_per_user as (
         max(case when licence_service_plans.service_plan_name = 'MCOMEETBASIC' then 1 else 0 end) as basic_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOPSTNC' then 1 else 0 end) as credits_flag,
         max(case when licence_service_plans.service_plan_name = 'MCOEV' then 1 else 0 end) as phone_system_flag,
-        {%- for plan in calling_plans() %}
-        max(case when licence_service_plans.service_plan_name = '{{ plan }}' then 1 else 0 end) as {{ plan | lower }}_flag
-        {{- ',' if not loop.last }}
-        {%- endfor %}
+        max(case when licence_service_plans.service_plan_name = 'MCOPSTN1' then 1 else 0 end) as mcopstn1_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOPSTN2' then 1 else 0 end) as mcopstn2_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOPSTN5' then 1 else 0 end) as mcopstn5_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOPSTN6' then 1 else 0 end) as mcopstn6_flag,
+        max(case when licence_service_plans.service_plan_name = 'MCOPSTN8' then 1 else 0 end) as mcopstn8_flag
     from current_assignments
     inner join licence_service_plans
         on upper(current_assignments.sku_part_number) = upper(licence_service_plans.sku_part_number)
@@ -117,9 +118,11 @@ resolved as (
         coalesce(plans_per_user.basic_flag, 0) = 1 as has_audio_conferencing_basic,
         coalesce(plans_per_user.credits_flag, 0) = 1 as has_communications_credits,
         coalesce(plans_per_user.phone_system_flag, 0) = 1 as has_phone_system,
-        {%- for plan in calling_plans() %}
-        coalesce(plans_per_user.{{ plan | lower }}_flag, 0) = 1 as has_{{ plan | lower }},
-        {%- endfor %}
+        coalesce(plans_per_user.mcopstn1_flag, 0) = 1 as has_mcopstn1,
+        coalesce(plans_per_user.mcopstn2_flag, 0) = 1 as has_mcopstn2,
+        coalesce(plans_per_user.mcopstn5_flag, 0) = 1 as has_mcopstn5,
+        coalesce(plans_per_user.mcopstn6_flag, 0) = 1 as has_mcopstn6,
+        coalesce(plans_per_user.mcopstn8_flag, 0) = 1 as has_mcopstn8,
         snapshot_ranges.snapshot_date as valid_from,
         {{ add_days('snapshot_ranges.next_snapshot_date', -1) }} as valid_to,
         snapshot_ranges.is_first_snapshot

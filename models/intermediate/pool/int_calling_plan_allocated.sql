@@ -184,11 +184,13 @@ closed_{{ k }} as (
         case
             when call_sequence > closing_sequence
                 then coalesce(
-                    max(
-                        case when call_sequence <= closing_sequence then used_before_call_seconds + walked_seconds end
-                    ) over (partition by tenant_id, pool_key, billing_month),
-                    0
-                )
+                        max(
+                            case
+                                when call_sequence <= closing_sequence then used_before_call_seconds + walked_seconds
+                            end
+                        ) over (partition by tenant_id, pool_key, billing_month),
+                        0
+                    )
             else used_before_call_seconds
         end as counter_used_before_seconds
     from closing_{{ k }}

@@ -46,7 +46,12 @@ threshold_alerts as (
             cast(threshold_pct as {{ dbt.type_string() }}), {{ pool_alert_key() }}
         ) as alert_id,
         concat(
-            'Teams ', {{ pool_name_text() }}, ' of ', tenant_id, ' reached ', cast(threshold_pct as {{ dbt.type_string() }}),
+            'Teams ',
+            {{ pool_name_text() }},
+            ' of ',
+            tenant_id,
+            ' reached ',
+            cast(threshold_pct as {{ dbt.type_string() }}),
             ' % on ', {{ minute_text('crossed_at') }}, ' UTC (', {{ number_text('mtd_minutes_used') }}, ' of ',
             {{ number_text('pool_minutes') }}, ' minutes used in ',
             substr(cast(billing_month as {{ dbt.type_string() }}), 1, 7),

@@ -81,11 +81,23 @@ final as (
                 abs(coalesce(rated_charge, 0) - (coalesce(reported_charge, 0) + coalesce(reported_connection_fee, 0)))
                 > {{ tolerance }}
                 {#- A Calling Plan said on either side and not on the other. #}
-                or (rated_capability in ('{{ calling_plans() | join("', '") }}')
-                    and coalesce(reported_capability, '') <> rated_capability)
+                or (
+                    rated_capability in (
+                        {%- for plan in calling_plans() %}
+                        '{{ plan }}'{{ ',' if not loop.last }}
+                        {%- endfor %}
+                    )
+                    and coalesce(reported_capability, '') <> rated_capability
+                )
                 {#- A domestic freephone number draws on no plan but is reported under it. #}
-                or (coalesce(reported_capability, '') in ('{{ calling_plans() | join("', '") }}')
-                    and rated_capability not in (reported_capability, 'included'))
+                or (
+                    coalesce(reported_capability, '') in (
+                        {%- for plan in calling_plans() %}
+                        '{{ plan }}'{{ ',' if not loop.last }}
+                        {%- endfor %}
+                    )
+                    and rated_capability not in (reported_capability, 'included')
+                )
                 or (rated_capability = 'MCOMEETADD' and coalesce(reported_capability, '') <> 'MCOMEETADD')
                 or (
                     rated_capability = 'MCOPSTNPP'

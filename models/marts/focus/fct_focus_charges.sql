@@ -128,7 +128,10 @@ final as (
         cast('PSTN call' as {{ dbt.type_string() }}) as ResourceType,
         cast('Business Applications' as {{ dbt.type_string() }}) as ServiceCategory,
         cast(
-            case when call_direction = 'other' then 'Microsoft Teams Calling Plan' else 'Microsoft Teams Audio Conferencing' end
+            case
+                when call_direction = 'other' then 'Microsoft Teams Calling Plan' else
+                    'Microsoft Teams Audio Conferencing'
+            end
             as {{ dbt.type_string() }}
         ) as ServiceName,
         cast('Microsoft' as {{ dbt.type_string() }}) as ServiceProviderName,

@@ -174,8 +174,14 @@ exhaustion as (
             order by usage_date
             rows between unbounded preceding and current row
         ) as exhausted_by_date,
-        {# Either counter of a MCOPSTN2 pool closes both: the first day either is used up. #}
-        min(case when pool_seconds > 0 and mtd_seconds_used >= pool_seconds then usage_date end) over (
+        {# Either counter of a MCOPSTN2 pool closes both, for the rest of the month: the first day
+           either is used up. #}
+        min(
+            case
+                when pool_capability = 'MCOPSTN2' and pool_seconds > 0 and mtd_seconds_used >= pool_seconds
+                    then usage_date
+            end
+        ) over (
             partition by tenant_id, pool_capability, pool_country, pool_user_id, billing_month
             order by usage_date
             range between unbounded preceding and current row
