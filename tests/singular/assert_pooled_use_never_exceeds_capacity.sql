@@ -4,21 +4,7 @@ with
 
 allocation as (
 
-    select
-        tenant_id,
-        usage_id,
-        pooled_seconds,
-        used_after_call_seconds,
-        capacity_seconds
-    from {{ ref('int_pool_allocated') }}
-    union all
-    select
-        tenant_id,
-        usage_id,
-        pooled_seconds,
-        used_after_call_seconds,
-        capacity_seconds
-    from {{ ref('int_calling_plan_allocated') }}
+    select * from {{ ref('int_every_pool_allocated') }}
 
 ),
 

@@ -5,41 +5,18 @@
    reached (the call's start when capacity had already fallen below it). #}
 with
 
-dial_out_allocation as (
+every_pool_allocated as (
 
-    select * from {{ ref('int_pool_allocated') }}
-
-),
-
-calling_plan_allocation as (
-
-    select * from {{ ref('int_calling_plan_allocated') }}
+    select * from {{ ref('int_every_pool_allocated') }}
 
 ),
 
 allocation as (
 
-    {%- set columns = ['billing_month', 'usage_date', 'usage_id', 'start_at', 'capacity_seconds',
-        'used_before_call_seconds', 'used_after_call_seconds'] %}
     select
-        tenant_id,
-        pool_capability,
-        cast(null as {{ dbt.type_string() }}) as pool_country,
-        'dial_out' as minute_type,
-        cast(null as {{ dbt.type_string() }}) as pool_user_id,
-        {{ columns | join(',\n        ') }}
-    from dial_out_allocation
-
-    union all
-
-    select
-        tenant_id,
-        pool_capability,
-        pool_country,
-        minute_type,
-        {{ user_label('pool_user_key') }} as pool_user_id,
-        {{ columns | join(',\n        ') }}
-    from calling_plan_allocation
+        every_pool_allocated.*,
+        {{ user_label('pool_user_key') }} as pool_user_id
+    from every_pool_allocated
 
 ),
 

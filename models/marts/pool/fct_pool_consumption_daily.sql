@@ -7,94 +7,33 @@
 {%- set grain = pool_grain() | join(', ') %}
 with
 
-dial_out_capacity as (
+every_pool_capacity as (
 
-    select * from {{ ref('int_pool_capacity_daily') }}
-
-),
-
-calling_plan_capacity as (
-
-    select * from {{ ref('int_calling_plan_capacity_daily') }}
+    select * from {{ ref('int_every_pool_capacity_daily') }}
 
 ),
 
-dial_out_allocation as (
+every_pool_allocated as (
 
-    select * from {{ ref('int_pool_allocated') }}
-
-),
-
-calling_plan_allocation as (
-
-    select * from {{ ref('int_calling_plan_allocated') }}
+    select * from {{ ref('int_every_pool_allocated') }}
 
 ),
 
 capacity as (
 
     select
-        tenant_id,
-        pool_capability,
-        cast(null as {{ dbt.type_string() }}) as pool_country,
-        'dial_out' as minute_type,
-        cast(null as {{ dbt.type_string() }}) as pool_user_id,
-        billing_month,
-        usage_date,
-        day_of_month,
-        licence_basis,
-        licensed_users,
-        is_licence_assumed,
-        minutes_per_user,
-        capacity_seconds
-    from dial_out_capacity
-
-    union all
-
-    {# Calling Plans count the users they are assigned to. #}
-    select
-        tenant_id,
-        pool_capability,
-        pool_country,
-        minute_type,
-        {{ user_label('pool_user_key') }} as pool_user_id,
-        billing_month,
-        usage_date,
-        day_of_month,
-        'assigned' as licence_basis,
-        licensed_users,
-        is_licence_assumed,
-        minutes_per_user,
-        capacity_seconds
-    from calling_plan_capacity
+        every_pool_capacity.*,
+        {{ user_label('pool_user_key') }} as pool_user_id
+    from every_pool_capacity
 
 ),
 
 allocation as (
 
     select
-        tenant_id,
-        pool_capability,
-        cast(null as {{ dbt.type_string() }}) as pool_country,
-        'dial_out' as minute_type,
-        cast(null as {{ dbt.type_string() }}) as pool_user_id,
-        usage_date,
-        pooled_seconds,
-        overflow_seconds
-    from dial_out_allocation
-
-    union all
-
-    select
-        tenant_id,
-        pool_capability,
-        pool_country,
-        minute_type,
-        {{ user_label('pool_user_key') }} as pool_user_id,
-        usage_date,
-        pooled_seconds,
-        overflow_seconds
-    from calling_plan_allocation
+        every_pool_allocated.*,
+        {{ user_label('pool_user_key') }} as pool_user_id
+    from every_pool_allocated
 
 ),
 
@@ -107,7 +46,7 @@ closed_by as (
         pool_country,
         billing_month,
         max(closed_by_minute_type) as closed_by_minute_type
-    from calling_plan_allocation
+    from allocation
     where closed_by_minute_type is not null
     group by tenant_id, pool_capability, pool_country, billing_month
 
