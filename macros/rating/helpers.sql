@@ -97,3 +97,26 @@
 {% macro default__materialized_once() %}{% endmacro %}
 
 {% macro duckdb__materialized_once() %}materialized{% endmacro %}
+
+
+{% macro archive_column(relation, column) -%}
+    {#- `column` of an archive relation, or a typed null when the archive's files do not have it
+        yet (a column added by a later version, before any load has written it). -#}
+    {%- if execute and column not in adapter.get_columns_in_relation(relation) | map(attribute='name')
+        | map('lower') | list -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- else -%}
+        {{ column }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro split_to_rows(column, separator) -%}
+    {#- In a select list: one row per `separator`-separated part of `column` (a null column gives
+        no row: coalesce it first). -#}
+    {{ return(adapter.dispatch('split_to_rows', 'teams_pstn')(column, separator)) }}
+{%- endmacro %}
+
+{% macro default__split_to_rows(column, separator) -%}explode(split({{ column }}, '{{ separator }}')){%- endmacro %}
+
+{% macro duckdb__split_to_rows(column, separator) -%}unnest(string_split({{ column }}, '{{ separator }}')){%- endmacro %}

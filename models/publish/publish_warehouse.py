@@ -27,6 +27,7 @@ def model(dbt, session):
         "rpt_ingest_rejections": dbt.ref("rpt_ingest_rejections"),
         "rpt_monthly_charges": dbt.ref("rpt_monthly_charges"),
         "rpt_monthly_blocked_calls": dbt.ref("rpt_monthly_blocked_calls"),
+        "rpt_monthly_charges_by_administrative_unit": dbt.ref("rpt_monthly_charges_by_administrative_unit"),
         "rpt_monthly_charges_by_department": dbt.ref("rpt_monthly_charges_by_department"),
         "rpt_monthly_destinations": dbt.ref("rpt_monthly_destinations"),
         "rpt_monthly_organizers": dbt.ref("rpt_monthly_organizers"),

@@ -149,6 +149,10 @@ NW_USERS = (
     ("nw-us-1", "US", "MCOPSTN1"),
     ("nw-pr-1", "PR", "MCOPSTN1"),
 )
+# The export's "Administrative Unit" column (the second UK user is in two units).
+NW_UNITS = ("United Kingdom", "United Kingdom;Sales", "United Kingdom", "Americas", "Americas")
+# Graph names a user's administrative units by id.
+KR_UNIT_ID = "3b1c5a2e-7d4f-4e8a-9c6b-0f2e1d3c4b5a"
 # Rows: (day, hour, seconds, user, call type, destination country, number, what Microsoft reports).
 # GB MCOPSTN5 pool: 2 x 120 min = 14,400 s. GB MCOPSTN2: 1,200 min domestic, 600 min = 36,000 s
 # international. US MCOPSTN1 (the US and Puerto Rico users together): 2 x 3,000 min = 360,000 s.
@@ -818,6 +822,7 @@ class Generator:
                         "callDurationSource": "microsoft",
                         "tenantCountryCode": "KR",
                         "usageCountryCode": "KR",
+                        "administrativeUnitInfos": [{"id": KR_UNIT_ID}],
                     }
                 )
             )
@@ -891,9 +896,10 @@ class Generator:
                     ),
                     "Currency": "USD",
                     "Capability": reported,
+                    "Administrative Unit": NW_UNITS[who],
                 }
             )
-        pl.DataFrame(rows, schema={h: pl.String for h in ADMIN_HEADERS}).write_csv(
+        pl.DataFrame(rows, schema={h: pl.String for h in (*ADMIN_HEADERS, "Administrative Unit")}).write_csv(
             self.out / "cdr" / tenant / "PSTN.calls.2024-04.csv"
         )
         (self.out / "credits" / tenant / "credits.json").write_text(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import polars as pl
-from conftest import admin_csv, admin_row
+from conftest import ADMIN_HEADER, admin_csv, admin_row
 
 from pstn.ingest import landing as landing_module
 from pstn.ingest.archive import SCHEMAS
@@ -274,3 +274,67 @@ def test_an_archive_written_before_columns_were_added_still_loads(landing):
     report = landing.load()
     assert report.units_loaded == 1 and report.rows_read == 1
     assert archive.manifest().height == 2
+
+
+def test_administrative_units_are_kept_from_both_export_formats(landing):
+    """The admin center's `Administrative Unit` column as it is (several joined by ';'); Graph's
+    `administrativeUnitInfos` as the ids, joined the same way; absent or empty: null."""
+    import json
+
+    header = ADMIN_HEADER + ",Administrative Unit"
+    rows = [admin_row("a1") + ",Sales", admin_row("a2") + ",Sales;North", admin_row("a3") + ","]
+    landing.write("cdr/admin.csv", admin_csv(*rows, header=header))
+    graph = {
+        "value": [
+            {
+                "id": usage_id,
+                "callType": "conf_out",
+                "startDateTime": "2024-01-11T10:00:00Z",
+                "endDateTime": "2024-01-11T10:05:00Z",
+                "duration": 300,
+                "administrativeUnitInfos": units,
+            }
+            for usage_id, units in (("g1", [{"id": "au-1"}, {"id": "au-2"}]), ("g2", []), ("g3", None))
+        ]
+    }
+    landing.write("cdr/getPstnCalls.page000.json", json.dumps(graph))
+    report = landing.load()
+    assert report.rows_kept == 6, report
+    units = dict(landing.calls().select("usage_id", "administrative_units").iter_rows())
+    assert units == {"a1": "Sales", "a2": "Sales;North", "a3": None, "g1": "au-1;au-2", "g2": None, "g3": None}
+
+
+def test_a_column_added_later_leaves_old_rows_hashes_as_they_were(landing, monkeypatch):
+    """A row without administrative units hashes as it did before the column existed, so an export
+    loaded again after an upgrade adds no new version; a row that names units is new content."""
+    from pstn.ingest import cdr
+
+    # The first load as the version before the column: the reader does not know it.
+    with monkeypatch.context() as before_the_column:
+        columns = tuple(c for c in cdr.ADMIN_CENTER_COLUMNS if c.name != "administrative_units")
+        before_the_column.setattr(cdr, "ADMIN_CENTER_COLUMNS", columns)
+        names = tuple(c for c in cdr.CALL_COLUMNS if c != "administrative_units")
+        before_the_column.setattr(cdr, "CALL_COLUMNS", names)
+        landing.write("cdr/jan.csv", admin_csv(*days(1, 2)))
+        landing.load()
+    before = dict(landing.calls().select("usage_id", "row_hash").iter_rows())
+    header = ADMIN_HEADER + ",Administrative Unit"
+    landing.write("cdr/jan-again.csv", admin_csv(days(1, 1)[0] + ",", days(2, 2)[0] + ",Sales", header=header))
+    report = landing.load()
+    assert report.rows_duplicate == 1 and report.rows_conflicting == 1, report
+    versions = landing.calls().group_by("usage_id").len()
+    assert dict(versions.iter_rows()) == {"u01": 1, "u02": 2}
+    assert before["u01"] == dict(landing.calls().select("usage_id", "row_hash").iter_rows())["u01"]
+
+
+def test_an_archive_schema_file_grows_with_the_schema(landing):
+    """A schema file written by an earlier version (without a column added since) is rewritten, so
+    readers see the new column before any load has written it."""
+    landing.write("cdr/jan.csv", admin_csv(*days(1, 1)))
+    landing.load()
+    schema_file = landing.archive.dataset_dir("calls") / "schema.parquet"
+    pl.DataFrame(schema={k: v for k, v in SCHEMAS["calls"].items() if k != "administrative_units"}).write_parquet(
+        schema_file
+    )
+    landing.archive.prepare()
+    assert "administrative_units" in pl.read_parquet_schema(schema_file)

@@ -230,6 +230,13 @@ def test_calling_plan_pools_by_hand(built):
     assert calls["nw-usage-018"] == ["MCOPSTN2", 0, "blocked", "calling_plan_exhausted", Decimal(0)]
     assert calls["nw-usage-019"] == ["MCOPSTN1", 1800, "MCOPSTN1", None, Decimal(0)]  # Puerto Rico to the US
     assert calls["nw-usage-021"] == [None, 0, "blocked", "international_not_in_plan", Decimal(0)]  # US to Canada
+    # Both credits calls are the second UK user's, in two administrative units: counted in each.
+    units = query(
+        root,
+        "select administrative_unit, calls, calls_in_other_units, rated_charge "
+        "from marts.rpt_monthly_charges_by_administrative_unit where tenant_id = 'northwind' order by 1",
+    )
+    assert units == [("Sales", 2, 2, Decimal("5.59")), ("United Kingdom", 2, 2, Decimal("5.59"))]
 
 
 def test_contoso_capacity_from_the_raw_snapshots(built):

@@ -112,7 +112,8 @@ final as (
         cast(is_licence_assumed as boolean) as is_licence_assumed,
         cast(pool_capability as {{ dbt.type_string() }}) as pool_capability,
         cast(pool_country as {{ dbt.type_string() }}) as pool_country,
-        cast(minute_type as {{ dbt.type_string() }}) as minute_type
+        cast(minute_type as {{ dbt.type_string() }}) as minute_type,
+        cast(administrative_units as {{ dbt.type_string() }}) as administrative_units
 
     from calls
 

@@ -123,6 +123,7 @@ final as (
         tenant_country_code,
         usage_country_code,
         other_party_country_code,
+        {{ archive_column(source('archive', 'calls'), 'administrative_units') }} as administrative_units,
         coalesce(callee_number like '%*%', false) as is_callee_number_masked,
         source_format,
         row_hash,

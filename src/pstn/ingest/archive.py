@@ -62,6 +62,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "tenant_country_code": pl.String,
         "usage_country_code": pl.String,
         "other_party_country_code": pl.String,
+        "administrative_units": pl.String,
         "source_format": pl.String,
         "row_hash": pl.String,
         "month": pl.String,
@@ -232,7 +233,9 @@ class Archive:
         make_private_folder(self.root)
         for dataset, schema in (*SCHEMAS.items(), ("_manifest", MANIFEST)):
             target = self.dataset_dir(dataset) / SCHEMA_FILE
-            if not target.exists():
+            # Rewritten when this version's schema has grown (a column added): readers take the
+            # column from it even before a load has written one.
+            if not target.exists() or dict(pl.read_parquet_schema(target)) != dict(schema):
                 _write_atomically(pl.DataFrame(schema=schema), target)
         return self._remove_orphans()
 

@@ -48,6 +48,8 @@ ADMIN_CENTER_COLUMNS = (
     Column("charge", ("Charge", "Call Charge")),
     Column("currency", ("Currency",)),
     Column("capability", ("Capability", "License Capability", "LicenseCapability")),
+    # Since 2024 the export names the user's administrative units (several separated by ';').
+    Column("administrative_units", ("Administrative Unit", "Administrative Units", "AdministrativeUnit")),
 )
 
 # pstnCallLogRow property -> canonical name.
@@ -77,6 +79,7 @@ GRAPH_FIELDS = {
     "tenant_country_code": "tenantCountryCode",
     "usage_country_code": "usageCountryCode",
     "other_party_country_code": "otherPartyCountryCode",
+    "administrative_units": "administrativeUnitInfos",
 }
 
 CALL_COLUMNS = (
@@ -158,7 +161,17 @@ def read_graph_jsonl(data: bytes) -> pl.DataFrame:
     return _graph_frame(records, broken)
 
 
+def _administrative_unit_ids(item: object) -> object:
+    """Graph's `administrativeUnitInfos` ([{"id": ...}, ...]) as the ids joined by ';', the
+    admin center's way of listing several; anything else is left for the checks to judge."""
+    if not isinstance(item, dict) or not isinstance(units := item.get("administrativeUnitInfos"), list):
+        return item
+    ids = [str(unit["id"]) for unit in units if isinstance(unit, dict) and unit.get("id")]
+    return {**item, "administrativeUnitInfos": ";".join(ids) or None}
+
+
 def _graph_frame(records: list[tuple[int, object]], problems: dict[int, str] | None = None) -> pl.DataFrame:
+    records = [(line, _administrative_unit_ids(item)) for line, item in records]
     strings = records_frame(records, GRAPH_FIELDS, problems)
     absent = [pl.lit(None, dtype=pl.String).alias(c) for c in CALL_COLUMNS if c not in GRAPH_FIELDS]
     return normalise(strings.with_columns(absent).select(*CALL_COLUMNS, "_line", "_raw", "_ragged"), "graph_json")

@@ -72,6 +72,10 @@ METADATA = {
 }
 
 
+# Content columns added after rows were first archived: part of a row's hash only when set.
+ADDED_CONTENT = ("administrative_units",)
+
+
 @dataclass
 class LoadReport:
     load_id: str
@@ -491,15 +495,19 @@ class Loader:
         return counts
 
     def _with_row_hash(self, dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
-        """md5 of the content columns (stable across engines and versions, unlike polars' hash)."""
-        content = [c for c in frame.columns if c not in METADATA and frame.schema[c] != pl.List]
+        """md5 of the content columns (stable across engines and versions, unlike polars' hash).
+        A column added in a later version (ADDED_CONTENT) counts only where it has a value, so a
+        row without it hashes as it did before and a re-sent export is no new version."""
+        added = [c for c in ADDED_CONTENT if c in frame.columns]
+        content = [c for c in frame.columns if c not in METADATA and c not in added and frame.schema[c] != pl.List]
         lists = [c for c in frame.columns if c not in METADATA and frame.schema[c] == pl.List(pl.String)]
-        view = frame.select(*content, *(pl.col(c).list.join(";").alias(c) for c in lists))
+        view = frame.select(*content, *added, *(pl.col(c).list.join(";").alias(c) for c in lists))
         # concat_ws of non-null parts is the `a || chr(31) || b ...` the hashes were defined with.
         parts = (
             "concat_ws(chr(31), "
             + ", ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in [*content, *lists])
             + ")"
+            + "".join(f" || coalesce(chr(31) || cast(\"{c}\" as varchar), '')" for c in added)
         )
         # A projection of a scan keeps the scan's order (DuckDB's preserve_insertion_order).
         self.duck.register("batch_view", view.to_arrow())
