@@ -870,6 +870,8 @@ class Generator:
             start = datetime(2024, 4, day, hour, 0, 0, tzinfo=UTC)
             user = users[who]
             home = us(user["usage_location"])
+            # The US to Puerto Rico is labelled International, as by country code: the rule overrules it.
+            label = "Domestic" if us(country) == home and country != "PR" else "International"
             charged = {6: 1200, 10: 90}.get(n, 0)  # what Microsoft charged to credits (rows 6 and 10)
             number_type = "premium" if number.startswith(("+4490", "+1900")) else "standard"
             rows.append(
@@ -884,7 +886,7 @@ class Generator:
                     "Caller ID": "+442071230000" if user["usage_location"] == "GB" else "+12025550000",
                     "Call Type": call_type,
                     "Number Type": "",
-                    "Domestic/International": "Domestic" if us(country) == home else "International",
+                    "Domestic/International": label,
                     "Destination Dialed": self.names[country][0],
                     "Destination Number": number,
                     "Start Time": start.isoformat().replace("+00:00", "Z"),

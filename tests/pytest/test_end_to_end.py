@@ -230,6 +230,13 @@ def test_calling_plan_pools_by_hand(built):
     assert calls["nw-usage-018"] == ["MCOPSTN2", 0, "blocked", "calling_plan_exhausted", Decimal(0)]
     assert calls["nw-usage-019"] == ["MCOPSTN1", 1800, "MCOPSTN1", None, Decimal(0)]  # Puerto Rico to the US
     assert calls["nw-usage-021"] == [None, 0, "blocked", "international_not_in_plan", Decimal(0)]  # US to Canada
+    # The export labels the US-to-Puerto Rico call International; the rule rates it domestic and says so.
+    overruled = query(
+        root,
+        "select usage_id, minute_type from marts.fct_pstn_calls "
+        "where tenant_id = 'northwind' and is_destination_context_overruled",
+    )
+    assert overruled == [("nw-usage-020", "domestic")]
     # Both credits calls are the second UK user's, in two administrative units: counted in each.
     units = query(
         root,

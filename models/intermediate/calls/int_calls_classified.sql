@@ -112,6 +112,7 @@ calls_prepared as {{ not_materialized() }} (
         calls.reported_currency,
         calls.reported_capability,
         calls.administrative_units,
+        calls.destination_context,
         calls.is_callee_number_masked,
         calls.version_count,
         calls.source_path,

@@ -113,7 +113,17 @@ final as (
         cast(pool_capability as {{ dbt.type_string() }}) as pool_capability,
         cast(pool_country as {{ dbt.type_string() }}) as pool_country,
         cast(minute_type as {{ dbt.type_string() }}) as minute_type,
-        cast(administrative_units as {{ dbt.type_string() }}) as administrative_units
+        cast(administrative_units as {{ dbt.type_string() }}) as administrative_units,
+        {#- The export's Domestic/International label against the Calling Plan rule (the rule rates). #}
+        cast(
+            coalesce(
+                is_calling_plan_leg
+                and lower(destination_context) in ('domestic', 'international')
+                and lower(destination_context) <> calling_plan_minute_type,
+                false
+            )
+            as boolean
+        ) as is_destination_context_overruled
 
     from calls
 
