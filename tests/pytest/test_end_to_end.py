@@ -440,6 +440,39 @@ def test_the_licence_catalogue_grants_known_skus_and_lists_unknown_ones(tmp_path
     ]
 
 
+def test_a_calling_plan_held_where_no_allotment_is_seeded_holds_nothing_and_is_reported(tmp_path):
+    """A Domestic Calling Plan in Japan (not in the allotment seed) is a pool of 0 minutes: its
+    user's domestic call is allocated against it, goes past it and is blocked (no credits); the
+    build warns and the nightly's alert names the plan, country and user count. The same plan in
+    the US pools as usual."""
+    env = small_site(
+        tmp_path,
+        "jp-1,user_out,2024-02-10T11:00:00Z,2024-02-10T11:05:00Z,300,u1,Japan,+81312345678,0,USD,MCOPSTN1\n"
+        "us-1,user_out,2024-02-10T12:00:00Z,2024-02-10T12:05:00Z,300,u2,United States,+12125550123,0,USD,MCOPSTN1\n",
+        {"2024-02-01": "user_id,usage_location,sku_part_numbers\nu1,JP,MCOPSTN1\nu2,US,MCOPSTN1\n"},
+    )
+    result = pstn(env, "run")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert re.search(r"WARN 1 assert_every_calling_plan_country_has_an_allotment", result.stdout), result.stdout[-3000:]
+    calls = query(
+        tmp_path,
+        "select usage_id, pool_capability, pool_country, pooled_seconds, rated_capability, charge_reason "
+        "from marts.fct_pstn_calls order by 1",
+    )
+    assert calls == [
+        ("jp-1", "MCOPSTN1", "JP", 0, "blocked", "calling_plan_exhausted"),
+        ("us-1", "MCOPSTN1", "US", 300, "MCOPSTN1", None),
+    ]
+    alerts = query(tmp_path, "select alert_id, message from marts.fct_alerts where alert_id like 'calling_plan%'")
+    assert alerts == [
+        (
+            "calling_plan_allotment_missing|default|MCOPSTN1|JP",
+            "MCOPSTN1 is held in JP by 1 user of default (2024-02-01 to 2024-02-10) but"
+            " seeds/calling_plan_allotments.csv has no minutes for it there: its calls go to credits or are blocked.",
+        )
+    ]
+
+
 def test_calls_before_the_first_licence_snapshot_are_rated_on_it_and_flagged(tmp_path):
     """A backfill: calls from before the only licence snapshot (Graph keeps no licence history) are
     rated on that snapshot, and every such call and pool day says so, down to the monthly reports;

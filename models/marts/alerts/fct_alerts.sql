@@ -224,6 +224,42 @@ unknown_sku_alerts as (
 
 ),
 
+plans_without_allotment as (
+
+    {# A Calling Plan held where seeds/calling_plan_allotments.csv has no minutes for it. #}
+    select
+        tenant_id,
+        pool_capability,
+        pool_country,
+        min(usage_date) as first_date,
+        max(usage_date) as last_date,
+        max(licensed_users) as holding_users
+    from pool_days
+    where pool_capability <> 'MCOMEETADD' and minutes_per_user = 0
+    group by tenant_id, pool_capability, pool_country
+
+),
+
+allotment_alerts as (
+
+    select
+        'data_quality' as alert_kind,
+        tenant_id,
+        cast(null as date) as billing_month,
+        cast(first_date as timestamp) as raised_at,
+        concat(
+            'calling_plan_allotment_missing|', tenant_id, '|', pool_capability, '|', coalesce(pool_country, '')
+        ) as alert_id,
+        concat(
+            pool_capability, ' is held in ', coalesce(pool_country, 'no usage location'), ' by ',
+            {{ counted_text('holding_users', 'user', 'users') }}, ' of ', tenant_id, ' (',
+            cast(first_date as {{ dbt.type_string() }}), ' to ', cast(last_date as {{ dbt.type_string() }}),
+            ') but seeds/calling_plan_allotments.csv has no minutes for it there: its calls go to credits or are blocked.'
+        ) as message
+    from plans_without_allotment
+
+),
+
 alerts as (
 
     select * from threshold_alerts
@@ -237,6 +273,8 @@ alerts as (
     select * from stale_alerts
     union all
     select * from unknown_sku_alerts
+    union all
+    select * from allotment_alerts
 
 ),
 
