@@ -254,7 +254,8 @@ allotment_alerts as (
             pool_capability, ' is held in ', coalesce(pool_country, 'no usage location'), ' by ',
             {{ counted_text('holding_users', 'user', 'users') }}, ' of ', tenant_id, ' (',
             cast(first_date as {{ dbt.type_string() }}), ' to ', cast(last_date as {{ dbt.type_string() }}),
-            ') but seeds/calling_plan_allotments.csv has no minutes for it there: its calls go to credits or are blocked.'
+            ') but seeds/calling_plan_allotments.csv has no minutes for it there:',
+            ' its calls go to credits or are blocked.'
         ) as message
     from plans_without_allotment
 
