@@ -202,3 +202,27 @@ def test_no_exports_or_no_pool_month_is_a_report_error_not_a_crash(tmp_path):
             )
     with pytest.raises(ReportError, match="the marts hold no pool month yet"):
         write_report(tmp_path / "exports", None)
+
+
+def test_the_report_lists_every_calling_plan_pool(reports):
+    """April 2024: northwind's Calling Plan pools, one row each (plan, country, minute type), with
+    the figures of rpt_monthly_pool_usage; a tenant without Calling Plan users says so."""
+    root, env, _, _ = reports
+    april = pstn(env, "report", "--month", "2024-04", "--out", str(root / "out" / "april.html"))
+    assert april.returncode == 0, april.stderr
+    html = (root / "out" / "april.html").read_text()
+    northwind = html[html.index('id="tenant-northwind"') :]
+    pools = northwind[northwind.index("<h3>Calling Plan pools</h3>") :]
+    pools = pools[: pools.index("</table>")]
+    rows = [
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", pools)
+    ]
+    assert rows[1:] == [
+        ["MCOPSTN1", "US", "domestic", "", "2", "6,000 min", "45.0 min", "0.75 %", "", "0.0 min"],
+        ["MCOPSTN2", "GB", "domestic", "", "1", "1,200 min", "20.0 min", "1.67 %", "2024-04-11", "10.0 min"],
+        ["MCOPSTN2", "GB", "international", "", "1", "600 min", "600.0 min", "100.00 %", "2024-04-11", "16.7 min"],
+        ["MCOPSTN5", "GB", "domestic", "", "2", "240 min", "240.0 min", "100.00 %", "2024-04-10", "30.0 min"],
+    ]
+    korean = html[html.index('id="tenant-fabrikam-kr"') : html.index('id="tenant-northwind"')]
+    assert "No user held a Calling Plan this month." in korean
