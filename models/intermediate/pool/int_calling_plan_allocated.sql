@@ -20,8 +20,11 @@ with
 
 calls as (
 
+    {# The call type first: the engine pushes it down to the classified calls, so only the users'
+       own outbound legs are joined to their licences here. #}
     select * from {{ ref('int_calls_licensed') }} as licensed
-    where {{ rerate_filter('licensed', scope, date_column=none) }}
+    where licensed.call_type in ('user_out', 'user_out_conf', 'user_out_transfer', 'user_out_forwarding')
+        and {{ rerate_filter('licensed', scope, date_column=none) }}
 
 ),
 
