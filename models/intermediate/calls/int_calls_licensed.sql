@@ -40,8 +40,11 @@ calls_with_licences as (
         {%- for plan in calling_plans() %}
         coalesce(by_id.has_{{ plan | lower }}, by_upn.has_{{ plan | lower }}, false) as has_{{ plan | lower }},
         {%- endfor %}
+        {#- The snapshot's usage location (the pools are kept by it), the export's only for a user
+            without a snapshot. #}
         {{ calling_plan_country(
-            'coalesce(coalesce(by_id.usage_location, by_upn.usage_location), calls.user_location)'
+            'case when coalesce(by_id.user_key, by_upn.user_key) is null then calls.user_location'
+            ~ ' else coalesce(by_id.usage_location, by_upn.usage_location) end'
         ) }} as calling_plan_country
     from calls
     left join licences as by_id
