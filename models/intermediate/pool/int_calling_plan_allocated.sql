@@ -16,244 +16,89 @@
 {%- set call_columns = ['tenant_id', 'usage_id', 'billing_month', 'usage_date', 'start_at', 'minute_type',
     'pool_country', 'organizer_user_key', 'call_sequence'] + calling_plans() | map('lower')
     | map('replace', 'mco', 'has_mco') | list %}
+{%- set capacity_sql -%}
+select * from {{ ref('int_calling_plan_capacity_daily') }} as capacity_daily
+where {{ rerate_filter('capacity_daily', scope, date_column=none) }}
+{%- endset %}
+{%- set drawing_calls_sql -%}
+{#- The call type first: the engine pushes it down to the classified calls, so only the users'
+    own outbound legs are joined to their licences. #}
+select
+    tenant_id,
+    usage_id,
+    billing_month,
+    billing_date as usage_date,
+    start_at,
+    calling_plan_minute_type as minute_type,
+    calling_plan_country as pool_country,
+    organizer_user_key,
+    row_number() over (partition by tenant_id, billing_month order by start_at, usage_id) as call_sequence,
+    has_mcopstn2,
+    has_mcopstn1,
+    has_mcopstn6,
+    has_mcopstn5,
+    has_mcopstn8,
+    duration_seconds as remaining_seconds
+from {{ ref('int_calls_licensed') }} as licensed
+where licensed.call_type in ('user_out', 'user_out_conf', 'user_out_transfer', 'user_out_forwarding')
+    and {{ rerate_filter('licensed', scope, date_column=none) }}
+    and is_calling_plan_leg
+    and number_type <> 'premium'
+    and not (calling_plan_minute_type = 'domestic' and number_type = 'toll_free')
+{%- endset %}
+{%- if target.type == 'spark' %}
+{#- Spark inlines every CTE: each plan reads the calls the previous one left twice (to aggregate its
+    days and to allocate its calls), so five chained plans repeat the first 32 times and planning
+    ran out of memory. The chain is therefore cached stage by stage, as session views. #}
+{%- if execute %}
+    {%- set stages = [('cp_capacity', capacity_sql), ('cp_remaining_0', drawing_calls_sql)] %}
+    {%- for plan in calling_plans() %}
+        {%- set k = loop.index %}
+        {%- do stages.append(('cp_drawn_' ~ k, calling_plan_stage(plan, k, 'cp_remaining_' ~ (k - 1), 'cp_capacity'))) %}
+        {%- do stages.append(('cp_remaining_' ~ k, calling_plan_remaining('cp_remaining_' ~ (k - 1), 'cp_drawn_' ~ k, call_columns))) %}
+    {%- endfor %}
+    {%- for name, sql in stages %}
+        {%- do run_query('uncache table if exists ' ~ name) %}
+        {%- do run_query('drop view if exists ' ~ name) %}
+        {%- do run_query('cache table ' ~ name ~ ' as ' ~ sql) %}
+    {%- endfor %}
+{%- endif %}
+with
+{%- else %}
 with
 
-calls as (
+capacity as {{ materialized_once() }} (
 
-    {# The call type first: the engine pushes it down to the classified calls, so only the users'
-       own outbound legs are joined to their licences here. #}
-    select * from {{ ref('int_calls_licensed') }} as licensed
-    where licensed.call_type in ('user_out', 'user_out_conf', 'user_out_transfer', 'user_out_forwarding')
-        and {{ rerate_filter('licensed', scope, date_column=none) }}
-
-),
-
-capacity as (
-
-    select * from {{ ref('int_calling_plan_capacity_daily') }} as capacity_daily
-    where {{ rerate_filter('capacity_daily', scope, date_column=none) }}
-
-),
-
-drawing_calls as (
-
-    select
-        tenant_id,
-        usage_id,
-        billing_month,
-        billing_date as usage_date,
-        start_at,
-        calling_plan_minute_type as minute_type,
-        calling_plan_country as pool_country,
-        organizer_user_key,
-        row_number() over (partition by tenant_id, billing_month order by start_at, usage_id) as call_sequence,
-        {%- for plan in calling_plans() %}
-        has_{{ plan | lower }},
-        {%- endfor %}
-        duration_seconds as remaining_seconds
-    from calls
-    where is_calling_plan_leg
-        and number_type <> 'premium'
-        and not (calling_plan_minute_type = 'domestic' and number_type = 'toll_free')
+    {{ capacity_sql }}
 
 ),
 
 remaining_0 as {{ materialized_once() }} (
 
-    select * from drawing_calls
+    {{ drawing_calls_sql }}
 
 ),
 {%- for plan in calling_plans() %}
 {%- set k = loop.index %}
 
-offers_{{ k }} as {{ materialized_once() }} (
-
-    select
-        remaining_{{ k - 1 }}.*,
-        concat_ws(
-            '|',
-            '{{ plan }}',
-            coalesce(pool_country, ''),
-            minute_type,
-            {{ "coalesce(organizer_user_key, '')" if plan == 'MCOPSTN8' else "''" }}
-        ) as pool_key
-    from remaining_{{ k - 1 }}
-    where has_{{ plan | lower }}
-        and remaining_seconds > 0
-        {%- if plan != 'MCOPSTN2' %}
-        and minute_type = 'domestic'
-        {%- endif %}
-
-),
-
-demand_{{ k }} as (
-
-    select
-        tenant_id,
-        pool_key,
-        usage_date,
-        sum(remaining_seconds) as demand_seconds
-    from offers_{{ k }}
-    group by tenant_id, pool_key, usage_date
-
-),
-
-days_{{ k }} as (
-
-    {# The walk macro keys pools by a column named pool_capability: here the whole pool key. #}
-    select
-        capacity.tenant_id,
-        capacity.pool_key as pool_capability,
-        capacity.billing_month,
-        capacity.day_of_month,
-        capacity.capacity_seconds,
-        coalesce(demand_{{ k }}.demand_seconds, 0) as demand_seconds
-    from capacity
-    left join demand_{{ k }}
-        on capacity.tenant_id = demand_{{ k }}.tenant_id
-            and capacity.pool_key = demand_{{ k }}.pool_key
-            and capacity.usage_date = demand_{{ k }}.usage_date
-    where capacity.pool_capability = '{{ plan }}'
-
-),
-
-used_at_day_start_{{ k }} as {{ materialized_once() }} (
-
-    {{ pool_used_at_day_start('days_' ~ k, folded=true) }}
-
-),
-
-allocated_{{ k }} as (
-
-    select
-        offers_{{ k }}.*,
-        capacity.capacity_seconds,
-        capacity.pool_user_key,
-        used_at_day_start_{{ k }}.used_before_day_seconds
-        + least(
-            coalesce(
-                sum(offers_{{ k }}.remaining_seconds) over (
-                    partition by offers_{{ k }}.tenant_id, offers_{{ k }}.pool_key, offers_{{ k }}.usage_date
-                    order by offers_{{ k }}.start_at, offers_{{ k }}.usage_id
-                    rows between unbounded preceding and 1 preceding
-                ),
-                0
-            ),
-            greatest(capacity.capacity_seconds - used_at_day_start_{{ k }}.used_before_day_seconds, 0)
-        ) as used_before_call_seconds
-    from offers_{{ k }}
-    inner join capacity
-        on offers_{{ k }}.tenant_id = capacity.tenant_id
-            and offers_{{ k }}.pool_key = capacity.pool_key
-            and offers_{{ k }}.usage_date = capacity.usage_date
-    inner join used_at_day_start_{{ k }}
-        on offers_{{ k }}.tenant_id = used_at_day_start_{{ k }}.tenant_id
-            and offers_{{ k }}.pool_key = used_at_day_start_{{ k }}.pool_capability
-            and offers_{{ k }}.billing_month = used_at_day_start_{{ k }}.billing_month
-            and capacity.day_of_month = used_at_day_start_{{ k }}.day_of_month
-
-),
-
-walked_{{ k }} as (
-
-    select
-        allocated_{{ k }}.*,
-        greatest(least(remaining_seconds, capacity_seconds - used_before_call_seconds), 0) as walked_seconds
-    from allocated_{{ k }}
-
-),
-{%- if plan == 'MCOPSTN2' %}
-
-closing_{{ k }} as (
-
-    {# The first call that uses either counter of its pool up. #}
-    select
-        walked_{{ k }}.*,
-        min(
-            case when used_before_call_seconds + walked_seconds >= capacity_seconds then call_sequence end
-        ) over (partition by tenant_id, pool_country, billing_month) as closing_sequence
-    from walked_{{ k }}
-
-),
-
-closed_{{ k }} as (
-
-    select
-        closing_{{ k }}.*,
-        max(case when call_sequence = closing_sequence then minute_type end)
-            over (partition by tenant_id, pool_country, billing_month) as closed_by_minute_type,
-        case when call_sequence > closing_sequence then 0 else walked_seconds end as pooled_seconds,
-        {# After the closing call a counter's use stays where it was then. #}
-        case
-            when call_sequence > closing_sequence
-                then coalesce(
-                        max(
-                            case
-                                when call_sequence <= closing_sequence then used_before_call_seconds + walked_seconds
-                            end
-                        ) over (partition by tenant_id, pool_key, billing_month),
-                        0
-                    )
-            else used_before_call_seconds
-        end as counter_used_before_seconds
-    from closing_{{ k }}
-
-),
-{%- else %}
-
-closed_{{ k }} as (
-
-    select
-        walked_{{ k }}.*,
-        cast(null as {{ dbt.type_string() }}) as closed_by_minute_type,
-        walked_seconds as pooled_seconds,
-        used_before_call_seconds as counter_used_before_seconds
-    from walked_{{ k }}
-
-),
-{%- endif %}
-
 drawn_{{ k }} as {{ materialized_once() }} (
 
-    select
-        tenant_id,
-        usage_id,
-        billing_month,
-        usage_date,
-        start_at,
-        '{{ plan }}' as pool_capability,
-        pool_country,
-        minute_type,
-        pool_user_key,
-        {{ k }} as draw_order,
-        remaining_seconds as offered_seconds,
-        capacity_seconds,
-        counter_used_before_seconds as used_before_call_seconds,
-        pooled_seconds,
-        closed_by_minute_type
-    from closed_{{ k }}
+    {{ calling_plan_stage(plan, k, 'remaining_' ~ (k - 1), 'capacity') }}
 
 ),
 
 remaining_{{ k }} as {{ materialized_once() }} (
 
-    select
-        {%- for column in call_columns %}
-        remaining_{{ k - 1 }}.{{ column }},
-        {%- endfor %}
-        remaining_{{ k - 1 }}.remaining_seconds - coalesce(drawn_{{ k }}.pooled_seconds, 0) as remaining_seconds
-    from remaining_{{ k - 1 }}
-    left join drawn_{{ k }}
-        on remaining_{{ k - 1 }}.tenant_id = drawn_{{ k }}.tenant_id
-            and remaining_{{ k - 1 }}.usage_id = drawn_{{ k }}.usage_id
+    {{ calling_plan_remaining('remaining_' ~ (k - 1), 'drawn_' ~ k, call_columns) }}
 
 ),
 {%- endfor %}
+{%- endif %}
 
 draws as (
 
     {%- for plan in calling_plans() %}
-    select * from drawn_{{ loop.index }}
+    select * from {{ 'cp_drawn_' if target.type == 'spark' else 'drawn_' }}{{ loop.index }}
     {%- if not loop.last %}
     union all
     {%- endif %}
