@@ -49,7 +49,7 @@ where licensed.call_type in ('user_out', 'user_out_conf', 'user_out_transfer', '
 {%- if target.type == 'spark' %}
 {#- Spark inlines every CTE: each plan reads the calls the previous one left twice (to aggregate its
     days and to allocate its calls), so five chained plans repeat the first 32 times and planning
-    ran out of memory. The chain is therefore cached stage by stage, as session views. #}
+    ran out of memory. The chain is therefore cached stage by stage, as temporary views. #}
 {%- if execute %}
     {%- set stages = [('cp_capacity', capacity_sql), ('cp_remaining_0', drawing_calls_sql)] %}
     {%- for plan in calling_plans() %}
