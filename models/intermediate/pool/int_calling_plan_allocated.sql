@@ -49,18 +49,21 @@ where licensed.call_type in ('user_out', 'user_out_conf', 'user_out_transfer', '
 {%- if target.type == 'spark' %}
 {#- Spark inlines every CTE: each plan reads the calls the previous one left twice (to aggregate its
     days and to allocate its calls), so five chained plans repeat the first 32 times and planning
-    ran out of memory. The chain is therefore cached stage by stage, as temporary views. #}
+    ran out of memory; cached views did not cut the lineage either. Each step is therefore written
+    as a Parquet table beside the model (<model>__step_<name>) and the next step reads that. #}
+{%- set step_prefix = this.schema ~ '.' ~ this.identifier ~ '__step_' %}
 {%- if execute %}
-    {%- set stages = [('cp_capacity', capacity_sql), ('cp_remaining_0', drawing_calls_sql)] %}
+    {%- set steps = [('capacity', capacity_sql), ('remaining_0', drawing_calls_sql)] %}
     {%- for plan in calling_plans() %}
         {%- set k = loop.index %}
-        {%- do stages.append(('cp_drawn_' ~ k, calling_plan_stage(plan, k, 'cp_remaining_' ~ (k - 1), 'cp_capacity'))) %}
-        {%- do stages.append(('cp_remaining_' ~ k, calling_plan_remaining('cp_remaining_' ~ (k - 1), 'cp_drawn_' ~ k, call_columns))) %}
+        {%- do steps.append(('drawn_' ~ k, calling_plan_stage(
+            plan, k, step_prefix ~ 'remaining_' ~ (k - 1), step_prefix ~ 'capacity'))) %}
+        {%- do steps.append(('remaining_' ~ k, calling_plan_remaining(
+            step_prefix ~ 'remaining_' ~ (k - 1), step_prefix ~ 'drawn_' ~ k, call_columns))) %}
     {%- endfor %}
-    {%- for name, sql in stages %}
-        {%- do run_query('uncache table if exists ' ~ name) %}
-        {%- do run_query('drop view if exists ' ~ name) %}
-        {%- do run_query('cache table ' ~ name ~ ' as ' ~ sql) %}
+    {%- for name, sql in steps %}
+        {%- do run_query('drop table if exists ' ~ step_prefix ~ name) %}
+        {%- do run_query('create table ' ~ step_prefix ~ name ~ ' using parquet as ' ~ sql) %}
     {%- endfor %}
 {%- endif %}
 with
@@ -98,7 +101,7 @@ remaining_{{ k }} as {{ materialized_once() }} (
 draws as (
 
     {%- for plan in calling_plans() %}
-    select * from {{ 'cp_drawn_' if target.type == 'spark' else 'drawn_' }}{{ loop.index }}
+    select * from {{ step_prefix ~ 'drawn_' if target.type == 'spark' else 'drawn_' }}{{ loop.index }}
     {%- if not loop.last %}
     union all
     {%- endif %}
