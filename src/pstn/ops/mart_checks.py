@@ -32,6 +32,10 @@ def accepted_values(model: str, column: str) -> list:
     raise LookupError(f"no accepted_values test on {model}.{column} in the dbt YAML")
 
 
+# One pool: the dial-out pool, or a Calling Plan pool by country and minute type (MCOPSTN8 by user).
+POOL_GRAIN = ("tenant_id", "pool_capability", "pool_country", "minute_type", "pool_user_id")
+
+
 def _suites(gx) -> dict[str, list]:
     e = gx.expectations
     capabilities = accepted_values("fct_pstn_calls", "rated_capability")
@@ -46,12 +50,12 @@ def _suites(gx) -> dict[str, list]:
             e.ExpectColumnValuesToNotBeNull(column="rated_charge"),
         ],
         "fct_pool_consumption_daily": [
-            e.ExpectCompoundColumnsToBeUnique(column_list=["tenant_id", "pool_capability", "usage_date"]),
+            e.ExpectCompoundColumnsToBeUnique(column_list=[*POOL_GRAIN, "usage_date"]),
             e.ExpectColumnValuesToBeBetween(column="utilization_pct", min_value=0),
             e.ExpectColumnValuesToBeBetween(column="remaining_minutes", min_value=0),
         ],
         "rpt_monthly_pool_usage": [
-            e.ExpectCompoundColumnsToBeUnique(column_list=["tenant_id", "pool_capability", "billing_month"]),
+            e.ExpectCompoundColumnsToBeUnique(column_list=[*POOL_GRAIN, "billing_month"]),
             e.ExpectColumnValuesToBeBetween(column="pool_minutes", min_value=0),
         ],
         "rpt_monthly_charges": [
