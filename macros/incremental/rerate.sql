@@ -173,8 +173,7 @@
         first day to re-rate is the month's first. A target written by an older version of the
         model, without the watermark column, counts as never rated: every logged month. -#}
     {%- set watermark = 'max(' ~ watermark_column ~ ')' -%}
-    {%- if execute and watermark_column | lower not in adapter.get_columns_in_relation(target_relation)
-        | map(attribute='name') | map('lower') | list -%}
+    {%- if not has_column(target_relation, watermark_column) -%}
         {%- set watermark = 'max(cast(null as timestamp))' -%}
     {%- endif %}
     select tenant_id, billing_month,

@@ -5,6 +5,16 @@
 {% endmacro %}
 
 
+{% macro calling_plan_flags() %}
+    {#- The licence columns saying a user holds each plan (has_mcopstn2, ...), in calling_plans() order. -#}
+    {%- set flags = [] -%}
+    {%- for plan in calling_plans() -%}
+        {%- do flags.append('has_' ~ plan | lower) -%}
+    {%- endfor -%}
+    {{ return(flags) }}
+{% endmacro %}
+
+
 {% macro calling_plan_country(country) -%}
     {#- The country a Calling Plan pool is kept for: Puerto Rico and the other US territories pool
         with the US. -#}

@@ -99,11 +99,18 @@
 {% macro duckdb__materialized_once() %}materialized{% endmacro %}
 
 
+{% macro has_column(relation, column) %}
+    {#- Whether `relation` has `column` (case-insensitive); true while not executing (parsing,
+        where the SQL is not run). -#}
+    {{ return(not execute or column | lower in adapter.get_columns_in_relation(relation)
+        | map(attribute='name') | map('lower') | list) }}
+{% endmacro %}
+
+
 {% macro archive_column(relation, column) -%}
     {#- `column` of an archive relation, or a typed null when the archive's files do not have it
         yet (a column added by a later version, before any load has written it). -#}
-    {%- if execute and column not in adapter.get_columns_in_relation(relation) | map(attribute='name')
-        | map('lower') | list -%}
+    {%- if not has_column(relation, column) -%}
         cast(null as {{ dbt.type_string() }})
     {%- else -%}
         {{ column }}

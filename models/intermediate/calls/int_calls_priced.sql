@@ -55,8 +55,7 @@ calls_allocated as (
         calling_plan_draws.pool_country,
         case
             when allocation.usage_id is not null then 'dial_out'
-            when calling_plan_draws.usage_id is not null or calls.is_calling_plan_leg
-                then calls.calling_plan_minute_type
+            when calls.is_calling_plan_leg then calls.calling_plan_minute_type
         end as minute_type,
         calling_plan_draws.pool_user_key,
         coalesce(allocation.pooled_seconds, calling_plan_draws.call_pooled_seconds, 0) as pooled_seconds,

@@ -142,7 +142,7 @@ final as (
     {%- set held = ['tenant_id', 'snapshot_date', 'user_key', 'user_id', 'user_principal_name', 'display_name',
         'usage_location', 'department', 'dial_out_policy', 'sku_part_numbers', 'has_audio_conferencing',
         'has_pay_per_minute', 'has_audio_conferencing_basic', 'has_communications_credits', 'has_phone_system']
-        + calling_plans() | map('lower') | map('replace', 'mco', 'has_mco') | list %}
+        + calling_plan_flags() %}
 
     select
         {{ held | join(',\n        ') }},

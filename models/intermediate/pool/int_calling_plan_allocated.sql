@@ -14,8 +14,7 @@
    that month draws on either counter (licences added later that month do not reopen it).
    A re-rated month is allocated again whole. #}
 {%- set call_columns = ['tenant_id', 'usage_id', 'billing_month', 'usage_date', 'start_at', 'minute_type',
-    'pool_country', 'organizer_user_key', 'call_sequence'] + calling_plans() | map('lower')
-    | map('replace', 'mco', 'has_mco') | list %}
+    'pool_country', 'organizer_user_key', 'call_sequence'] + calling_plan_flags() %}
 {%- set capacity_sql -%}
 select * from {{ ref('int_calling_plan_capacity_daily') }} as capacity_daily
 where {{ rerate_filter('capacity_daily', scope, date_column=none) }}
