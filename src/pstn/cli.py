@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pstn.errors import OperatorError
+from pstn.ops.build_undo import begin_build, end_build
 from pstn.ops.dbt_runner import dbt
 from pstn.settings import Settings, require_project
 
@@ -47,9 +48,15 @@ def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     # the nightly build the data and run the data tests only (as dbt recommends).
     if not getattr(args, "unit_tests", False):
         extra += ["--exclude-resource-type", "unit_test"]
+    # A build that fails is undone in the build warehouse (pstn.ops.build_undo): the next build
+    # re-rates and re-tests its months instead of keeping rows whose tests failed.
+    begin_build(settings)
     status = dbt(settings, "build", *extra)
     if status:
         print_stored_failures(settings)
+    problem = end_build(settings, succeeded=status == 0)
+    if problem:
+        print(problem, file=sys.stderr)
     return status
 
 
@@ -306,7 +313,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("right")
     p.set_defaults(func=cmd_compare_exports)
 
-    p = command("nightly", help="unattended: load, build a candidate, test, publish atomically, alert")
+    p = command("nightly", help="unattended: load, build, test, publish atomically, alert")
     p.add_argument("--webhook-url", help="Teams/Slack incoming webhook (default $PSTN_WEBHOOK_URL)")
     p.add_argument("--max-age-hours", type=float, default=48.0, help="alert when the newest call is older")
     p.set_defaults(func=cmd_nightly)

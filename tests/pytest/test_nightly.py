@@ -277,14 +277,51 @@ def test_landing_path_that_is_not_a_folder_fails_clearly(site):
     assert result.returncode == 1 and "is not a folder" in result.stderr
 
 
-def test_a_broken_seed_fails_the_build_and_publishes_nothing(site, tmp_path):
-    project = tmp_path / "project"
+def project_copy(folder: Path) -> Path:
+    """The dbt project, copied to be changed by a test."""
+    project = folder / "project"
     project.mkdir()
     for name in ("dbt_project.yml", "profiles.yml"):
         shutil.copy2(ROOT / name, project / name)
-    for folder in ("models", "macros", "seeds"):
-        shutil.copytree(ROOT / folder, project / folder)
+    for folder_name in ("models", "macros", "seeds"):
+        shutil.copytree(ROOT / folder_name, project / folder_name)
     shutil.copytree(ROOT / "tests", project / "tests", ignore=shutil.ignore_patterns("pytest"))
+    return project
+
+
+def test_a_night_whose_tests_failed_fails_again_until_mended(site, tmp_path):
+    """The build warehouse is built in place; a night that fails is undone there, so the months it
+    re-rated are re-rated and re-tested by the next night, even when newer calls arrived in
+    between (a build that kept them would test only the newer rows, and publish the failed ones)."""
+    project = project_copy(tmp_path)
+    models = project / "models" / "marts" / "charges" / "_charges__models.yml"
+    text = models.read_text()
+    tests_at = text.index("\n  data_tests:\n", text.index("- name: fct_pstn_calls\n")) + len("\n  data_tests:\n")
+    rule = "  - expression_is_true:\n      arguments:\n        expression: usage_id not like 'late-2024-02-21-%'\n"
+    models.write_text(text[:tests_at] + rule + text[tests_at:])
+    published, exports = sha(site / "wh" / "warehouse.duckdb"), os.readlink(site / "wh" / "exports")
+    (site / "raw" / "cdr" / "late.csv").write_text(extra_calls_csv("2024-02-21", 4))
+    for night, newer in enumerate(("", "2024-02-24")):
+        if newer:
+            (site / "raw" / "cdr" / "newer.csv").write_text(extra_calls_csv(newer, 3).replace("late-", "newer-"))
+        result = run_nightly(site, PSTN_PROJECT_DIR=str(project))
+        assert result.returncode == 1, f"night {night}: " + result.stdout[-3000:]
+        assert "dbt build failed" in result.stderr and "expression_is_true" in result.stdout
+        assert sha(site / "wh" / "warehouse.duckdb") == published
+        assert os.readlink(site / "wh" / "exports") == exports
+        assert not (site / "wh" / "private" / "warehouse.duckdb.undo.json").exists()
+    # Mended (the rule dropped): the next night publishes every call, the failed ones included.
+    result = run_nightly(site)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with duckdb.connect(str(site / "wh" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select count(*) filter (usage_id like 'late-%'), count(*) filter (usage_id like 'newer-%') "
+            "from marts.fct_pstn_calls"
+        ).fetchone() == (4, 3)
+
+
+def test_a_broken_seed_fails_the_build_and_publishes_nothing(site, tmp_path):
+    project = project_copy(tmp_path)
     rates = project / "seeds" / "rate_card.csv"
     rates.write_text(rates.read_text().replace("US,standard,0.0275", "US,standard,not-a-number"))
     before = sha(site / "wh" / "warehouse.duckdb")

@@ -57,8 +57,8 @@ def dbt(settings: Settings, *arguments: str) -> int:
 def kept_parse(settings: Settings, env: dict[str, str]) -> Path:
     """Where dbt's parse of the project is kept for this profile. dbt keeps one parse
     (target/partial_parse.msgpack) and parses the whole project again (seconds) whenever the
-    rendered profile changed, which a different warehouse path does: the nightly's candidate and
-    the warehouse itself take turns. One kept parse per profile lets each reuse its own."""
+    rendered profile changed, which a different published path does: the nightly's new file and
+    the published one take turns. One kept parse per profile lets each reuse its own."""
     rendered = sorted((key, value) for key, value in env.items() if key.startswith(("PSTN_", "DBT_")))
     digest = hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:16]
     return settings.project_dir / "target" / "partial_parse" / f"{digest}.msgpack"

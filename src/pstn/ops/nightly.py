@@ -1,7 +1,8 @@
-"""The unattended nightly build: load, check, build into a candidate, validate, publish
-atomically, export, alert, summarise. Yesterday's published data is never touched until the new
-warehouse has passed every test; readers holding the published file open keep reading the file
-they opened (a rename swaps the directory entry, not their inode)."""
+"""The unattended nightly build: load, check, build (in place, undone if the night fails before
+its publish), validate, publish atomically, export, alert, summarise. Yesterday's published data
+is never touched until the new warehouse has passed every test; readers holding the published
+file open keep reading the file they opened (a rename swaps the directory entry, not their
+inode)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pstn.files import write_text_atomically
+from pstn.ops.build_undo import begin_build, end_build
 from pstn.ops.dbt_runner import dbt
 from pstn.serve.warehouse import fsync_path
 from pstn.settings import Settings
@@ -38,11 +40,6 @@ class NightlyPaths:
     @property
     def state_dir(self) -> Path:
         return Path(os.environ.get("PSTN_NIGHTLY_DIR") or self.settings.warehouse.parent / "nightly")
-
-    @property
-    def candidate(self) -> Path:
-        """Tonight's build warehouse, built from a copy of the private one."""
-        return self.settings.build_warehouse.with_name(self.settings.build_warehouse.name + ".building")
 
     @property
     def candidate_published(self) -> Path:
@@ -98,6 +95,7 @@ class Nightly:
         # Microsoft Graph fetch: a step of its own when PSTN_GRAPH_TENANT_ID is set;
         # the step reads and checks the rest of the settings.
         self.fetch_from_graph = bool(os.environ.get("PSTN_GRAPH_TENANT_ID"))
+        self._building = False
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -114,9 +112,9 @@ class Nightly:
             self.summary.status = "succeeded"
             return EXIT_OK
         except NightlyError as exc:
-            return self._fail(str(exc))
+            return self._fail(self._undo_build(str(exc)))
         except Exception as exc:  # the summary must always be written
-            return self._fail(f"unexpected {type(exc).__name__}: {exc}")
+            return self._fail(self._undo_build(f"unexpected {type(exc).__name__}: {exc}"))
         finally:
             self._cleanup_candidate()
             self._write_summary()
@@ -145,11 +143,24 @@ class Nightly:
             self._report()
         with self._step("publish"):
             self._publish()
+        # Published: tonight's build stands (a PostgreSQL or webhook failure after this point
+        # leaves it published).
+        self._building = False
+        end_build(self.settings, succeeded=True)
         if os.environ.get("PSTN_POSTGRES_URL"):
             with self._step("publish_postgres"):
                 self._publish_postgres()
         with self._step("alerts"):
             self._alerts()
+
+    def _undo_build(self, message: str) -> str:
+        """A night that fails before its publish undoes its build in the build warehouse, so the
+        next night re-rates and re-tests the same months (pstn.ops.build_undo)."""
+        if self._building:
+            problem = end_build(self.settings, succeeded=False)
+            if problem:
+                return f"{message}; {problem}"
+        return message
 
     def _fail(self, message: str) -> int:
         self.summary.status = "failed"
@@ -269,12 +280,14 @@ class Nightly:
 
     def _build_candidate(self) -> None:
         self._cleanup_candidate()
+        # The build warehouse is built in place, not copied first: what this build writes is undone
+        # if the night fails before its publish (pstn.ops.build_undo).
         try:
-            if self.settings.build_warehouse.exists():
-                shutil.copy2(self.settings.build_warehouse, self.paths.candidate)
             self.paths.candidate_exports.mkdir(parents=True, exist_ok=True)
+            begin_build(self.settings)
         except OSError as exc:
-            raise NightlyError(f"cannot write the candidate warehouse {self.paths.candidate}: {exc}") from exc
+            raise NightlyError(f"cannot write the build warehouse {self.settings.build_warehouse}: {exc}") from exc
+        self._building = True
         candidate = self._candidate_settings()
         # Unit tests check the code, not the night's data: they run in CI and in `make run`.
         status = dbt(candidate, "build", "--exclude-resource-type", "unit_test", *self._build_vars())
@@ -290,7 +303,7 @@ class Nightly:
         return Settings.from_env(
             raw_dir=self.settings.raw_dir,
             warehouse=self.paths.candidate_published,
-            build_warehouse=self.paths.candidate,
+            build_warehouse=self.settings.build_warehouse,
             project_dir=self.settings.project_dir,
             archive_dir=self.settings.archive_dir,
             gx_dir=self.settings.gx_dir,
@@ -352,7 +365,7 @@ class Nightly:
     def _publish(self) -> None:
         published = self.settings.warehouse
         published.parent.mkdir(parents=True, exist_ok=True)
-        _checkpoint(self.paths.candidate)
+        _checkpoint(self.paths.candidate_published)
         if published.exists():
             staging = self.paths.previous.with_name(self.paths.previous.name + ".tmp")
             staging.unlink(missing_ok=True)
@@ -360,8 +373,6 @@ class Nightly:
             os.replace(staging, self.paths.previous)
         os.replace(self.paths.candidate_published, published)
         fsync_path(published.parent)
-        os.replace(self.paths.candidate, self.settings.build_warehouse)
-        fsync_path(self.settings.build_warehouse.parent)
         previous_exports = _swap_symlink(self.settings.export_dir, self.paths.candidate_exports)
         _prune_versions(self.paths.export_versions, keep={self.paths.candidate_exports, previous_exports})
         self.summary.facts.update(published=str(published), exports=str(self.paths.candidate_exports))
@@ -453,9 +464,9 @@ class Nightly:
 
     # -- housekeeping ----------------------------------------------------------------------------
     def _cleanup_candidate(self) -> None:
-        for candidate in (self.paths.candidate, self.paths.candidate_published):
-            for path in (candidate, candidate.with_name(candidate.name + ".wal")):
-                path.unlink(missing_ok=True)
+        candidate = self.paths.candidate_published
+        for path in (candidate, candidate.with_name(candidate.name + ".wal")):
+            path.unlink(missing_ok=True)
         if self.summary.status != "succeeded" and self.paths.candidate_exports.exists():
             shutil.rmtree(self.paths.candidate_exports, ignore_errors=True)
 
