@@ -91,9 +91,9 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int
     return seconds, max(usage.ru_maxrss / 1024, sampled[0]), code
 
 
-def keep_profile(work: Path, step: str, profiles: dict[str, list[tuple[float, str]]]) -> None:
+def keep_profile(work: Path, step: str, profiles: dict[str, list[tuple[float, str]]], project: Path = ROOT) -> None:
     """dbt's per-node timings of the build just run (where the time goes), kept beside the data."""
-    results = ROOT / "target" / "run_results.json"
+    results = project / "target" / "run_results.json"
     if not results.exists():
         return
     data = json.loads(results.read_text())
@@ -313,7 +313,7 @@ def main() -> int:
         figures[step] = {"seconds": seconds, "peak_mb": peak, "exit": code}
         report(step, figures[step])
         if step.endswith("build"):
-            keep_profile(work, step, profiles)
+            keep_profile(work, step, profiles, Path((step_env or env).get("PSTN_PROJECT_DIR") or ROOT))
         if code != 0:
             if args.json:
                 args.json.write_text(json.dumps({"figures": figures, "failed": step}, indent=2))

@@ -48,15 +48,14 @@ def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     # the nightly build the data and run the data tests only (as dbt recommends).
     if not getattr(args, "unit_tests", False):
         extra += ["--exclude-resource-type", "unit_test"]
-    # A build that fails is undone in the build warehouse (pstn.ops.build_undo): the next build
-    # re-rates and re-tests its months instead of keeping rows whose tests failed.
+    # A build that fails keeps its rows for inspection; the next build undoes them first and
+    # re-rates and re-tests their months (pstn.ops.build_undo).
     begin_build(settings)
     status = dbt(settings, "build", *extra)
     if status:
         print_stored_failures(settings)
-    problem = end_build(settings, succeeded=status == 0)
-    if problem:
-        print(problem, file=sys.stderr)
+    else:
+        end_build(settings)
     return status
 
 

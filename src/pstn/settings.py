@@ -66,16 +66,18 @@ class Settings:
         runs from the project root) sees the same files as the caller.
         """
 
-        def pick(key: str, env: str, default: str | Path) -> Path:
-            value = overrides.get(key) or os.environ.get(env) or default
-            return Path(value).expanduser().resolve()
+        def pick(key: str, env: str, default: str | Path, follow: bool = True) -> Path:
+            path = Path(overrides.get(key) or os.environ.get(env) or default).expanduser()
+            return path.resolve() if follow else path.absolute().parent.resolve() / path.name
 
         raw_dir = pick("raw_dir", "PSTN_RAW_DIR", PROJECT_ROOT / "data" / "raw")
         warehouse = pick("warehouse", "PSTN_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")
         build_warehouse = pick("build_warehouse", "PSTN_BUILD_WAREHOUSE", default_build_warehouse(warehouse))
         archive_dir = pick("archive_dir", "PSTN_ARCHIVE_DIR", warehouse.parent / "archive")
         gx_dir = pick("gx_dir", "PSTN_GX_DIR", warehouse.parent / "gx")
-        export_dir = pick("export_dir", "PSTN_EXPORT_DIR", warehouse.parent / "exports")
+        # The exports folder is a symlink once the nightly has published (to its current version):
+        # the link itself is the setting, not the version it points at.
+        export_dir = pick("export_dir", "PSTN_EXPORT_DIR", warehouse.parent / "exports", follow=False)
         spark_dir = pick("spark_dir", "PSTN_SPARK_DIR", warehouse.parent / "spark")
         target = str(overrides.get("target") or os.environ.get("PSTN_TARGET") or "duckdb")
         if target not in ("duckdb", "spark"):

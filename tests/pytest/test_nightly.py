@@ -160,10 +160,25 @@ def test_nightly_publishes_exports_and_summarises(golden):
 
 def test_second_run_raises_no_alert_twice_and_keeps_the_previous_build(site):
     before = sha(site / "wh" / "warehouse.duckdb")
+    previous_exports = (site / "wh" / "exports").resolve()
     result = run_nightly(site)
     assert result.returncode == 0, result.stderr[-3000:]
     assert last_run(site)["facts"]["alerts_new"] == 0
     assert sha(site / "wh" / "warehouse.duckdb.previous") == before
+    # Nothing new: no month re-rated, so every month file of the new exports is the previous
+    # version's (a hard link), and the docs page, describing the same project, is published again.
+    exports = (site / "wh" / "exports").resolve()
+    assert exports != previous_exports
+    # Versions sit side by side in exports.versions/ (the last two kept), never one inside another.
+    versions = site / "wh" / "exports.versions"
+    assert exports.parent == previous_exports.parent == versions.resolve()
+    assert sorted(p.name for p in versions.iterdir()) == sorted([exports.name, previous_exports.name])
+    months = sorted((exports / "fct_pstn_calls").glob("month-*.parquet"))
+    assert months and all(
+        m.stat().st_ino == (previous_exports / "fct_pstn_calls" / m.name).stat().st_ino for m in months
+    )
+    assert last_run(site)["facts"]["docs"] == "unchanged"
+    assert sha(exports / "docs" / "index.html") == sha(previous_exports / "docs" / "index.html")
 
 
 def test_reader_holding_the_published_file_sees_old_or_new_never_a_mix(site):
@@ -290,9 +305,9 @@ def project_copy(folder: Path) -> Path:
 
 
 def test_a_night_whose_tests_failed_fails_again_until_mended(site, tmp_path):
-    """The build warehouse is built in place; a night that fails is undone there, so the months it
-    re-rated are re-rated and re-tested by the next night, even when newer calls arrived in
-    between (a build that kept them would test only the newer rows, and publish the failed ones)."""
+    """The build warehouse is built in place; a night that fails is undone there by the next build,
+    so the months it re-rated are re-rated and re-tested, even when newer calls arrived in between
+    (a build that kept them would test only the newer rows, and publish the failed ones)."""
     project = project_copy(tmp_path)
     models = project / "models" / "marts" / "charges" / "_charges__models.yml"
     text = models.read_text()
@@ -309,10 +324,17 @@ def test_a_night_whose_tests_failed_fails_again_until_mended(site, tmp_path):
         assert "dbt build failed" in result.stderr and "expression_is_true" in result.stdout
         assert sha(site / "wh" / "warehouse.duckdb") == published
         assert os.readlink(site / "wh" / "exports") == exports
-        assert not (site / "wh" / "private" / "warehouse.duckdb.undo.json").exists()
+        # The failed night's rows stay in the build warehouse until the next build undoes them.
+        assert (site / "wh" / "private" / "warehouse.duckdb.undo.json").exists()
     # Mended (the rule dropped): the next night publishes every call, the failed ones included.
+    # February is written again into a new file; the previous exports' file stays as it was.
+    february = (site / "wh" / "exports").resolve() / "fct_pstn_calls" / "month-2024-02.parquet"
+    february_before = sha(february)
     result = run_nightly(site)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert sha(february) == february_before
+    assert sha((site / "wh" / "exports").resolve() / "fct_pstn_calls" / "month-2024-02.parquet") != february_before
+    assert not (site / "wh" / "private" / "warehouse.duckdb.undo.json").exists()
     with duckdb.connect(str(site / "wh" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute(
             "select count(*) filter (usage_id like 'late-%'), count(*) filter (usage_id like 'newer-%') "

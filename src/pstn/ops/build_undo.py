@@ -5,14 +5,16 @@ copy was 40 GB of disk and minutes of every night). What a build writes into its
 models is told apart by the run's stamp: rows re-rated by month carry the run's `rated_at` (the
 FOCUS mart its `x_rated_at`), staged rows the load they came from. Before a build starts, the
 newest stamp and load of the re-rating log (`int_rerate_months`) are written beside the build
-warehouse (`<build warehouse>.undo.json`); when the build (for the nightly: the build and
-everything up to the publish) fails, or a killed run left the file behind, every incremental
-model loses the rows newer than those, and the log its entries. Each such model then finds the
-months logged after its own last rating and rebuilds them in the next build, and the data tests,
-which check the rows the last build wrote, check them again: a night whose tests failed fails
-again the next night until the data or the rules are mended, rather than passing on rows nobody
-checked. An incremental table that carries neither stamp is dropped (rebuilt whole). A build of
-a warehouse that did not exist before removes the file."""
+warehouse (`<build warehouse>.undo.json`), and removed when the build (for the nightly: the build
+and everything up to the publish) succeeded. A build that failed or was killed leaves the file,
+and its rows stay for inspection; the next build first deletes from every incremental model the
+rows newer than that point, and the log's entries. Each such model then finds the months logged
+after its own last rating and rebuilds them, and the data tests, which check the rows the last
+build wrote, check them again: a night whose tests failed fails again the next night until the
+data or the rules are mended, rather than passing on rows nobody checked. An incremental table
+that carries neither stamp is dropped (rebuilt whole). A failed build of a warehouse that did
+not exist before has the file removed.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def undo_file(settings: Settings) -> Path:
 
 
 def begin_build(settings: Settings) -> None:
-    """Before a build writes: undo a build a killed run left behind, then record the undo point."""
+    """Before a build writes: undo a failed or killed build left behind, then record the undo point."""
     if settings.target != "duckdb":
         return
     from pstn.ops.dbt_runner import ensure_not_open
@@ -41,22 +43,11 @@ def begin_build(settings: Settings) -> None:
     _write_marker(undo_file(settings), _undo_point(settings))
 
 
-def end_build(settings: Settings, succeeded: bool) -> str | None:
-    """After the build (and what must succeed with it): forget the undo point, or undo the build.
-    Returns a one-line reason when the undo itself failed (its marker stays: the next build
-    undoes it before it starts)."""
-    if settings.target != "duckdb":
-        return None
-    if succeeded:
+def end_build(settings: Settings) -> None:
+    """After the build (and what must succeed with it) succeeded: forget the undo point. A build
+    that failed keeps it, and its rows stay for inspection until the next build undoes them."""
+    if settings.target == "duckdb":
         undo_file(settings).unlink(missing_ok=True)
-        return None
-    import duckdb
-
-    try:
-        undo_leftover(settings)
-    except (OperatorError, OSError, duckdb.Error) as exc:
-        return f"the failed build could not be undone yet ({exc}); the next build undoes it first"
-    return None
 
 
 def undo_leftover(settings: Settings) -> bool:
@@ -121,8 +112,8 @@ def _delete_newer_rows(settings: Settings, point: dict) -> None:
 
 
 def _incremental_models(settings: Settings) -> dict[str, str]:
-    """{model name: its watermark column} of the project's incremental models (dbt's manifest of
-    the last parse); with no manifest, the models every build of this project has."""
+    """{model name: its watermark column} of the project's incremental models, from dbt's manifest
+    of the last parse (the failed build's own); without one, a one-line error."""
     manifest = settings.project_dir / "target" / "manifest.json"
     try:
         nodes = json.loads(manifest.read_text())["nodes"].values()
