@@ -37,7 +37,8 @@ def model(dbt, session):
         "rpt_unknown_skus": dbt.ref("rpt_unknown_skus"),
     }
     target = Path(dbt.config.get("published_warehouse")).resolve()
-    published = publish_marts(session, target, list(marts))
+    start_from = dbt.config.get("published_from")
+    published = publish_marts(session, target, list(marts), Path(start_from).resolve() if start_from else None)
     now = datetime.now(UTC).replace(tzinfo=None)
     return pa.table(
         {

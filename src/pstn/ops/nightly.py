@@ -283,8 +283,13 @@ class Nightly:
         except OSError as exc:
             raise NightlyError(f"cannot write the build warehouse {self.settings.build_warehouse}: {exc}") from exc
         candidate = self._candidate_settings()
-        # Unit tests check the code, not the night's data: they run in CI and in `make run`.
-        status = dbt(candidate, "build", "--exclude-resource-type", "unit_test", *self._build_vars())
+        # Tonight's marts file starts as a copy of the published one (only re-rated months rewritten).
+        os.environ["PSTN_PUBLISHED_FROM"] = str(self.settings.warehouse)
+        try:
+            # Unit tests check the code, not the night's data: they run in CI and in `make run`.
+            status = dbt(candidate, "build", "--exclude-resource-type", "unit_test", *self._build_vars())
+        finally:
+            os.environ.pop("PSTN_PUBLISHED_FROM", None)
         results = self._run_results()
         self.summary.facts.update(results)
         if status != 0:

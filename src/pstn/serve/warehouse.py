@@ -50,7 +50,9 @@ WHOLE_TABLE_SHARE = 0.5
 CHANGED = "pstn_publish_changed_months"  # a temporary table of the connection
 
 
-def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable[str]) -> list[tuple[str, int]]:
+def publish_marts(
+    con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable[str], start_from: Path | None = None
+) -> list[tuple[str, int]]:
     """Copy `marts.<table>` of the database `con` is using into a new DuckDB file, with their
     comments, then rename it to `target`. Returns (table, rows) per table.
 
@@ -58,7 +60,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable
     wrote: schema `marts` and nothing else), so a build that re-rated a few months rewrites only
     those: a call-level fact with the same columns has only the (tenant, month)s whose newest run
     stamp or row count differ replaced; every other table is copied whole (they are small). A
-    copy of the previous file costs its size in disk bandwidth, not the encoding of every row."""
+    copy of the previous file costs its size in disk bandwidth, not the encoding of every row.
+    `start_from`: the file published last when `target` is a new name (the nightly's)."""
     target = target.expanduser().resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.publishing-{os.getpid()}")
@@ -66,7 +69,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, tables: Iterable
     source = con.execute("select current_database()").fetchone()[0]
     tables = list(tables)
     published: list[tuple[str, int]] = []
-    _attach_previous(con, target, temporary)
+    _attach_previous(con, target if target.is_file() or start_from is None else start_from, temporary)
     try:
         held = _table_columns(con, ALIAS)
         for table in sorted(set(held) - set(tables)):
