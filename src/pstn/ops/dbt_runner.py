@@ -45,7 +45,7 @@ def dbt(settings: Settings, *arguments: str) -> int:
     command = [*executable, *arguments, "--project-dir", str(settings.project_dir)]
     print("+ dbt " + " ".join(arguments), flush=True)
     env = settings.dbt_env()
-    kept = kept_parse(settings, env)
+    kept = kept_parse(settings, env, arguments)
     if kept.exists():
         env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(kept)
     started = time.time()
@@ -54,13 +54,23 @@ def dbt(settings: Settings, *arguments: str) -> int:
     return status
 
 
-def kept_parse(settings: Settings, env: dict[str, str]) -> Path:
+# Read by the project only while it runs (the on-run-end export), never while dbt parses; the
+# nightly's export folder is new every night, and a parse kept per folder would never be reused.
+RUN_TIME_ONLY = frozenset({"PSTN_EXPORT_DIR"})
+
+
+def kept_parse(settings: Settings, env: dict[str, str], arguments: tuple[str, ...] = ()) -> Path:
     """Where dbt's parse of the project is kept for this profile. dbt keeps one parse
     (target/partial_parse.msgpack) and parses the whole project again (seconds) whenever the
     rendered profile changed, which a different published path does: the nightly's new file and
     the published one take turns. One kept parse per profile lets each reuse its own."""
-    rendered = sorted((key, value) for key, value in env.items() if key.startswith(("PSTN_", "DBT_")))
-    digest = hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:16]
+    rendered = sorted(
+        (key, value) for key, value in env.items() if key.startswith(("PSTN_", "DBT_")) and key not in RUN_TIME_ONLY
+    )
+    # dbt parses again when its --vars differ from the kept parse's (the nightly's freshness
+    # check passes some, its docs none): each set keeps its own.
+    given = [arguments[i + 1] for i, argument in enumerate(arguments[:-1]) if argument == "--vars"]
+    digest = hashlib.sha256(json.dumps([rendered, given]).encode()).hexdigest()[:16]
     return settings.project_dir / "target" / "partial_parse" / f"{digest}.msgpack"
 
 
