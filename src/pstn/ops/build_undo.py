@@ -50,11 +50,11 @@ def end_build(settings: Settings) -> None:
         undo_file(settings).unlink(missing_ok=True)
 
 
-def undo_leftover(settings: Settings) -> bool:
-    """Undo the build a marker names (a failed or killed one); True when there was one."""
+def undo_leftover(settings: Settings) -> None:
+    """Undo the build a marker names (a failed or killed one), if there is one."""
     marker = undo_file(settings)
     if not marker.exists():
-        return False
+        return
     try:
         point = json.loads(marker.read_text())
     except (OSError, ValueError) as exc:
@@ -66,7 +66,6 @@ def undo_leftover(settings: Settings) -> bool:
     elif warehouse.exists():
         _delete_newer_rows(settings, point)
     marker.unlink(missing_ok=True)
-    return True
 
 
 def _undo_point(settings: Settings) -> dict:
