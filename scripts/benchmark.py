@@ -33,6 +33,8 @@ from pathlib import Path
 
 import polars as pl
 
+from pstn.settings import copy_project, dbt_target_dir, default_build_warehouse
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -91,9 +93,11 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int
     return seconds, max(usage.ru_maxrss / 1024, sampled[0]), code
 
 
-def keep_profile(work: Path, step: str, profiles: dict[str, list[tuple[float, str]]], project: Path = ROOT) -> None:
+def keep_profile(work: Path, step: str, profiles: dict[str, list[tuple[float, str]]], env: dict[str, str]) -> None:
     """dbt's per-node timings of the build just run (where the time goes), kept beside the data."""
-    results = project / "target" / "run_results.json"
+    warehouse = Path(env["PSTN_WAREHOUSE"])
+    build_warehouse = Path(env.get("PSTN_BUILD_WAREHOUSE") or default_build_warehouse(warehouse))
+    results = dbt_target_dir(build_warehouse) / "run_results.json"
     if not results.exists():
         return
     data = json.loads(results.read_text())
@@ -131,11 +135,7 @@ def rate_changed_project(work: Path) -> Path:
     """A copy of the dbt project whose rate card has the US standard rate raised by a tenth of a cent."""
     project = work / "rate-changed-project"
     shutil.rmtree(project, ignore_errors=True)
-    project.mkdir(parents=True)
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy2(ROOT / name, project / name)
-    for folder in ("models", "macros", "seeds", "tests"):
-        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("pytest"))
+    copy_project(ROOT, project)
     rates = project / "seeds" / "rate_card.csv"
     lines = rates.read_text().splitlines(keepends=True)
     us = next(i for i, line in enumerate(lines) if line.startswith("US,standard,"))
@@ -313,7 +313,7 @@ def main() -> int:
         figures[step] = {"seconds": seconds, "peak_mb": peak, "exit": code}
         report(step, figures[step])
         if step.endswith("build"):
-            keep_profile(work, step, profiles, Path((step_env or env).get("PSTN_PROJECT_DIR") or ROOT))
+            keep_profile(work, step, profiles, step_env or env)
         if code != 0:
             if args.json:
                 args.json.write_text(json.dumps({"figures": figures, "failed": step}, indent=2))

@@ -62,7 +62,7 @@ def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
 def print_stored_failures(settings: Settings, limit: int = 20) -> None:
     """After a failed build, show the rows of data-quality tests that store their failures (the
     missing-rate check names each destination), so the reason is on the screen, not in a table."""
-    results_file = settings.project_dir / "target" / "run_results.json"
+    results_file = settings.dbt_target_dir / "run_results.json"
     if settings.target != "duckdb" or not results_file.exists():
         return
     import duckdb

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,32 @@ def require_project(project_dir: Path) -> None:
 
 PROJECT_ROOT = find_project_root()
 
+# What the dbt project is made of: its two files and the folders dbt reads; the Python suites
+# under tests/pytest are not part of it.
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml")
+PROJECT_FOLDERS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
+
+
+def project_files(project_dir: Path) -> list[Path]:
+    """Every file of the dbt project in `project_dir`, in a stable order."""
+    files = [project_dir / name for name in PROJECT_FILES]
+    for folder in PROJECT_FOLDERS:
+        files += sorted(
+            path
+            for path in (project_dir / folder).rglob("*")
+            if path.is_file() and "pytest" not in path.relative_to(project_dir).parts
+        )
+    return [path for path in files if path.is_file()]
+
+
+def copy_project(project_dir: Path, to: Path) -> Path:
+    """A copy of the dbt project at `to` (a changed rate card or rule tried without touching it)."""
+    for path in project_files(project_dir):
+        copied = to / path.relative_to(project_dir)
+        copied.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copied)
+    return to
+
 
 PRIVATE_FOLDER = "private"
 
@@ -40,6 +67,13 @@ PRIVATE_FOLDER = "private"
 def default_build_warehouse(warehouse: Path) -> Path:
     """`<folder>/private/<name>` for a published `<folder>/<name>` (profiles.yml derives the same)."""
     return warehouse.parent / PRIVATE_FOLDER / warehouse.name
+
+
+def dbt_target_dir(build_warehouse: Path) -> Path:
+    """dbt's target folder for the builds of `build_warehouse` (its manifest, run results,
+    compiled SQL and kept parses), beside it in the private folder: two builds of different
+    warehouses from one checkout, at the same time, never read each other's results."""
+    return build_warehouse.parent / f"{build_warehouse.stem}.dbt-target"
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,10 @@ class Settings:
             target=target,
         )
 
+    @property
+    def dbt_target_dir(self) -> Path:
+        return dbt_target_dir(self.build_warehouse)
+
     def dbt_env(self) -> dict[str, str]:
         """The environment a dbt subprocess needs to see the same warehouse and archive."""
         env = dict(os.environ)
@@ -108,5 +146,6 @@ class Settings:
             PSTN_SPARK_DIR=str(self.spark_dir),
             PSTN_TARGET=self.target,
             DBT_PROFILES_DIR=str(self.project_dir),
+            DBT_TARGET_PATH=str(self.dbt_target_dir),
         )
         return env

@@ -24,7 +24,7 @@ import duckdb
 import pytest
 from pstn.ops.crosscheck import compare_exports
 from pstn.ops.writer_lock import writer_lock
-from pstn.settings import Settings
+from pstn.settings import Settings, copy_project
 from pstn_sample.generate import SampleSpec, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,23 +292,11 @@ def test_landing_path_that_is_not_a_folder_fails_clearly(site):
     assert result.returncode == 1 and "is not a folder" in result.stderr
 
 
-def project_copy(folder: Path) -> Path:
-    """The dbt project, copied to be changed by a test."""
-    project = folder / "project"
-    project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy2(ROOT / name, project / name)
-    for folder_name in ("models", "macros", "seeds"):
-        shutil.copytree(ROOT / folder_name, project / folder_name)
-    shutil.copytree(ROOT / "tests", project / "tests", ignore=shutil.ignore_patterns("pytest"))
-    return project
-
-
 def test_a_night_whose_tests_failed_fails_again_until_mended(site, tmp_path):
     """The build warehouse is built in place; a night that fails is undone there by the next build,
     so the months it re-rated are re-rated and re-tested, even when newer calls arrived in between
     (a build that kept them would test only the newer rows, and publish the failed ones)."""
-    project = project_copy(tmp_path)
+    project = copy_project(ROOT, tmp_path / "project")
     models = project / "models" / "marts" / "charges" / "_charges__models.yml"
     text = models.read_text()
     tests_at = text.index("\n  data_tests:\n", text.index("- name: fct_pstn_calls\n")) + len("\n  data_tests:\n")
@@ -343,7 +331,7 @@ def test_a_night_whose_tests_failed_fails_again_until_mended(site, tmp_path):
 
 
 def test_a_broken_seed_fails_the_build_and_publishes_nothing(site, tmp_path):
-    project = project_copy(tmp_path)
+    project = copy_project(ROOT, tmp_path / "project")
     rates = project / "seeds" / "rate_card.csv"
     rates.write_text(rates.read_text().replace("US,standard,0.0275", "US,standard,not-a-number"))
     before = sha(site / "wh" / "warehouse.duckdb")

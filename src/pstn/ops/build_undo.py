@@ -77,7 +77,7 @@ def _undo_point(settings: Settings) -> dict:
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        log = _tables(con).get(LOG_MODEL)
+        log = next((relation for (_, name), relation in _tables(con).items() if name == LOG_MODEL), None)
         if log:
             rated_at, load_id = con.execute(
                 f"select cast(max(rated_at) as varchar), max(loaded_through_load_id) from {log}"
@@ -95,8 +95,8 @@ def _delete_newer_rows(settings: Settings, point: dict) -> None:
     with duckdb.connect(str(settings.build_warehouse)) as con:
         tables = _tables(con)
         con.execute("begin transaction")
-        for name, watermark in sorted(models.items()):
-            relation = tables.get(name)
+        for key, watermark in sorted(models.items()):
+            relation = tables.get(key)
             if relation is None:
                 continue
             columns = {row[0] for row in con.execute(f"describe {relation}").fetchall()}
@@ -110,10 +110,10 @@ def _delete_newer_rows(settings: Settings, point: dict) -> None:
         con.execute("checkpoint")
 
 
-def _incremental_models(settings: Settings) -> dict[str, str]:
-    """{model name: its watermark column} of the project's incremental models, from dbt's manifest
+def _incremental_models(settings: Settings) -> dict[tuple[str, str], str]:
+    """{(schema, table): its watermark column} of the project's incremental models, from dbt's manifest
     of the last parse (the failed build's own); without one, a one-line error."""
-    manifest = settings.project_dir / "target" / "manifest.json"
+    manifest = settings.dbt_target_dir / "manifest.json"
     try:
         nodes = json.loads(manifest.read_text())["nodes"].values()
     except (OSError, ValueError, KeyError) as exc:
@@ -122,19 +122,19 @@ def _incremental_models(settings: Settings) -> dict[str, str]:
             f"{settings.build_warehouse} to rebuild it whole"
         ) from exc
     return {
-        node.get("alias") or node["name"]: node["config"].get("rerate_watermark_column") or "rated_at"
+        (node["schema"], node.get("alias") or node["name"]): node["config"].get("rerate_watermark_column") or "rated_at"
         for node in nodes
         if node.get("resource_type") == "model" and node.get("config", {}).get("materialized") == "incremental"
     }
 
 
-def _tables(con) -> dict[str, str]:
-    """{table name: quoted schema.table} of the warehouse's base tables (one schema per layer)."""
+def _tables(con) -> dict[tuple[str, str], str]:
+    """{(schema, table): quoted schema.table} of the warehouse's base tables."""
     rows = con.execute(
         "select table_schema, table_name from information_schema.tables "
         "where table_type = 'BASE TABLE' and table_catalog = current_database()"
     ).fetchall()
-    return {table: f'"{schema}"."{table}"' for schema, table in rows}
+    return {(schema, table): f'"{schema}"."{table}"' for schema, table in rows}
 
 
 def _write_marker(marker: Path, point: dict) -> None:

@@ -61,7 +61,7 @@ RUN_TIME_ONLY = frozenset({"PSTN_EXPORT_DIR"})
 
 def kept_parse(settings: Settings, env: dict[str, str], arguments: tuple[str, ...] = ()) -> Path:
     """Where dbt's parse of the project is kept for this profile. dbt keeps one parse
-    (target/partial_parse.msgpack) and parses the whole project again (seconds) whenever the
+    (partial_parse.msgpack in its target folder) and parses the whole project again (seconds) whenever the
     rendered profile changed, which a different published path does: the nightly's new file and
     the published one take turns. One kept parse per profile lets each reuse its own."""
     rendered = sorted(
@@ -71,12 +71,12 @@ def kept_parse(settings: Settings, env: dict[str, str], arguments: tuple[str, ..
     # check passes some, its docs none): each set keeps its own.
     given = [arguments[i + 1] for i, argument in enumerate(arguments[:-1]) if argument == "--vars"]
     digest = hashlib.sha256(json.dumps([rendered, given]).encode()).hexdigest()[:16]
-    return settings.project_dir / "target" / "partial_parse" / f"{digest}.msgpack"
+    return settings.dbt_target_dir / "partial_parse" / f"{digest}.msgpack"
 
 
 def keep_parse(settings: Settings, kept: Path, started: float) -> None:
     """Copy the parse dbt just wrote (if it wrote one) to this profile's place."""
-    written = settings.project_dir / "target" / "partial_parse.msgpack"
+    written = settings.dbt_target_dir / "partial_parse.msgpack"
     try:
         if written.stat().st_mtime < started - 1:
             return
@@ -117,4 +117,14 @@ def metricflow(settings: Settings, *arguments: str) -> int:
     if settings.target != "duckdb":
         raise OperatorError("the metrics are queried on the DuckDB build warehouse (PSTN_TARGET=duckdb)")
     ensure_not_open(settings.build_warehouse, settings.warehouse)
+    # mf reads the semantic manifest from the project's own target folder only: the one of the
+    # build of this warehouse goes there first.
+    built = settings.dbt_target_dir / "semantic_manifest.json"
+    if not built.exists():
+        raise OperatorError(f"{settings.build_warehouse} has not been built here yet: run `pstn build` first")
+    read = settings.project_dir / "target" / "semantic_manifest.json"
+    read.parent.mkdir(parents=True, exist_ok=True)
+    partial = read.with_suffix(f".{os.getpid()}.tmp")
+    shutil.copyfile(built, partial)
+    partial.replace(read)
     return subprocess.call([script, *arguments], cwd=settings.project_dir, env=settings.dbt_env())

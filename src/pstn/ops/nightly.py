@@ -24,7 +24,7 @@ from pstn.files import write_text_atomically
 from pstn.ops.build_undo import begin_build, end_build
 from pstn.ops.dbt_runner import dbt
 from pstn.serve.warehouse import fsync_path
-from pstn.settings import Settings
+from pstn.settings import Settings, project_files
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -295,7 +295,7 @@ class Nightly:
         if status != 0:
             raise NightlyError(
                 f"dbt build failed ({results.get('errors', '?')} errors, {results.get('failures', '?')} test "
-                "failures); see the log above and target/run_results.json"
+                f"failures); see the log above and {self.settings.dbt_target_dir / 'run_results.json'}"
             )
 
     def _candidate_settings(self) -> Settings:
@@ -312,7 +312,7 @@ class Nightly:
         )
 
     def _run_results(self) -> dict:
-        path = self.settings.project_dir / "target" / "run_results.json"
+        path = self.settings.dbt_target_dir / "run_results.json"
         if not path.exists():
             return {}
         results = json.loads(path.read_text())["results"]
@@ -373,7 +373,7 @@ class Nightly:
                 return
         if dbt(self._candidate_settings(), "docs", "generate", "--static") != 0:
             raise NightlyError("dbt docs generate failed")
-        shutil.copy2(self.settings.project_dir / "target" / "static_index.html", docs / "index.html")
+        shutil.copy2(self.settings.dbt_target_dir / "static_index.html", docs / "index.html")
         self.summary.facts["docs"] = "generated"
 
     def _publish(self) -> None:
@@ -540,12 +540,8 @@ def _docs_key(settings: Settings) -> str:
 
     digest = hashlib.sha256(dbt_version.encode())
     project = settings.project_dir
-    files = [project / "dbt_project.yml", project / "profiles.yml"]
-    for folder in ("models", "macros", "seeds", "tests", "snapshots", "analyses"):
-        files += sorted(p for p in (project / folder).rglob("*") if p.is_file() and "pytest" not in p.parts)
-    for file in files:
-        if file.is_file():
-            digest.update(str(file.relative_to(project)).encode() + b"\0" + file.read_bytes() + b"\0")
+    for file in project_files(project):
+        digest.update(str(file.relative_to(project)).encode() + b"\0" + file.read_bytes() + b"\0")
     with duckdb.connect(str(settings.build_warehouse), read_only=True) as con:
         rows = con.execute(
             "select schema_name, table_name, column_name, data_type, coalesce(comment, '') from duckdb_columns()"
