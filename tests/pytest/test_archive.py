@@ -178,11 +178,25 @@ def test_manifest_records_every_file(landing):
 
 
 def test_data_docs_are_published(landing):
+    """Each load writes its own results' pages and the index; the pages of earlier loads are not
+    written again (their number grows with every night kept)."""
+
+    def pages(site: Path) -> dict[Path, int]:
+        return {page: page.stat().st_mtime_ns for page in (site / "validations").rglob("*.html")}
+
     landing.write("cdr/jan.csv", admin_csv(*days(1, 3)))
-    report = landing.load()
-    index = report.data_docs.removeprefix("file://")
-    html = Path(index).read_text(encoding="utf-8")
-    assert "calls_boundary" in html
+    first = landing.load()
+    index = Path(first.data_docs.removeprefix("file://"))
+    assert "calls_boundary" in index.read_text(encoding="utf-8")
+    before = pages(index.parent)
+    landing.write("cdr/jan-late.csv", admin_csv(*days(4, 6)))
+    second = landing.load()
+    assert second.data_docs == first.data_docs
+    after = pages(index.parent)
+    new = set(after) - set(before)
+    assert len(new) == 1 and "calls_boundary" in str(next(iter(new)))
+    assert {page: after[page] for page in before} == before
+    assert index.read_text(encoding="utf-8").count("calls_boundary") > 1
 
 
 def test_quarantined_rows_of_the_same_bytes_under_two_tenants_have_two_ids(landing):

@@ -173,6 +173,7 @@ class Validator:
         self.full_rows = full_rows or int(os.environ.get("PSTN_GX_FULL_ROWS", "20000"))
         self.rules = suites()
         self._checkpoints: dict[str, object] = {}
+        self._new_results: list = []  # this load's validation results, whose Data Docs pages are not written yet
         # Importing Great Expectations and opening its project takes seconds; it happens on a
         # thread while the loader reads the files (polars and DuckDB release the GIL).
         self._ready: Future = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx").submit(self._open, gx_dir)
@@ -282,6 +283,7 @@ class Validator:
                 batch_parameters={"dataframe": pandas_frame},
                 run_id=self._gx.RunIdentifier(run_name=re.sub(r"[/\\]", "__", run)[-200:]),
             )
+        self._new_results.extend(result.run_results.keys())
         failures: dict[tuple[int, int], list[str]] = defaultdict(list)
         for validation in result.run_results.values():
             for outcome in validation.results:
@@ -296,9 +298,12 @@ class Validator:
         return failures
 
     def build_docs(self) -> str | None:
+        """The Data Docs pages of this load's validation results, and the index. Only the new
+        pages: rebuilding every result's page each load would cost more with every night kept."""
         self._opened()
         with _GX_LOCK:
-            self.context.build_data_docs()
+            self.context.build_data_docs(resource_identifiers=self._new_results or None)
+            self._new_results = []
             sites = self.context.get_docs_sites_urls()
         return sites[0]["site_url"] if sites else None
 
