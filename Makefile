@@ -118,20 +118,25 @@ rules: setup
 	$(BIN)/dbt parse --quiet
 	$(BIN)/python scripts/project_rules.py
 
+# The suites run on PYTEST_WORKERS processes, a test file to a process (a file's built warehouses
+# are shared by its tests), the files in their order so the two long Spark files start first.
+PYTEST_WORKERS ?= 2
+
 test: setup browser postgres focus-validator lint
-	$(BIN)/pytest --durations=25 tests/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 tests/pytest
 	$(MAKE) --no-print-directory smoke
 
-# For each of SMOKE_PYTHONS: a DuckDB-only virtualenv from the same lock, then the end-to-end
-# tests (which run `pstn run` on the sample first, as `make run` does).
+# For each of SMOKE_PYTHONS, side by side: a DuckDB-only virtualenv from the same lock, then the
+# end-to-end tests (which run `pstn run` on the sample first, as `make run` does).
 smoke: focus-validator
-	@for version in $(SMOKE_PYTHONS); do \
-		python=$$($(MAKE) --no-print-directory -s which-python VERSION=$$version); \
-		test -n "$$python" || { echo "smoke run: Python $$version not found (install it, or set SMOKE_PYTHONS)"; exit 1; }; \
-		$(MAKE) --no-print-directory setup PYTHON=$$python VENV=.venv-$$version SPARK=0 || exit 1; \
-		echo "smoke run on $$($$python --version)"; \
-		.venv-$$version/bin/pytest -q tests/pytest/test_end_to_end.py || exit 1; \
-	done
+	$(if $(SMOKE_PYTHONS),@$(MAKE) --no-print-directory -j 2 --output-sync=target $(addprefix smoke-,$(SMOKE_PYTHONS)))
+
+smoke-%:
+	@python=$$($(MAKE) --no-print-directory -s which-python VERSION=$*); \
+	test -n "$$python" || { echo "smoke run: Python $* not found (install it, or set SMOKE_PYTHONS)"; exit 1; }; \
+	$(MAKE) --no-print-directory setup PYTHON=$$python VENV=.venv-$* SPARK=0 || exit 1; \
+	echo "smoke run on $$($$python --version)"; \
+	.venv-$*/bin/pytest -q tests/pytest/test_end_to_end.py
 
 which-python:
 	@echo $(call find_python,$(VERSION))

@@ -19,6 +19,10 @@ from pstn.ingest.quality import Validator
 from pstn.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every mart the project defines: both engines must export each of them.
+MARTS = {path.stem for path in (ROOT / "models" / "marts").rglob("*.sql")}
+# Stale-data alerts are judged at one fixed instant, so both engines' fct_alerts can be compared.
+ALERTS_AS_OF = "2024-07-02 12:00:00"
 
 
 def free_port() -> int:
