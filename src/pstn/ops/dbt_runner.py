@@ -25,8 +25,9 @@ def script_beside_interpreter(name: str) -> str | None:
     return shutil.which(name, path=str(Path(sys.executable).parent))
 
 
-def dbt(settings: Settings, *arguments: str) -> int:
-    """Run dbt from the project root with the committed profiles.yml and this run's paths."""
+def dbt(settings: Settings, *arguments: str, output: list[str] | None = None) -> int:
+    """Run dbt from the project root with the committed profiles.yml and this run's paths. With
+    `output`, dbt's output (its stderr too) is shown as it comes and its last lines kept there."""
     require_project(settings.project_dir)
     # dbt's own script beside this interpreter, else dbt's module through it (an environment that
     # borrows its packages from another has no script of its own).
@@ -49,9 +50,33 @@ def dbt(settings: Settings, *arguments: str) -> int:
     if kept.exists():
         env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(kept)
     started = time.time()
-    status = subprocess.call(command, cwd=settings.project_dir, env=env)
+    if output is None:
+        status = subprocess.call(command, cwd=settings.project_dir, env=env)
+    else:
+        with subprocess.Popen(
+            command,
+            cwd=settings.project_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as process:
+            for line in process.stdout or ():
+                sys.stdout.write(line)
+                output.append(line.rstrip("\n"))
+                del output[:-200]
+        sys.stdout.flush()
+        status = process.returncode
     keep_parse(settings, kept, started)
     return status
+
+
+def last_error(lines: list[str]) -> str | None:
+    """The last exception line dbt printed (`OSError: [Errno 28] No space left on device`), when it
+    stopped before writing its results."""
+    found = [line.strip() for line in lines if re.search(r"\b\w*(Error|Exception): \S", line)]
+    return found[-1] if found else None
 
 
 # Read by the project only while it runs (the on-run-end export), never while dbt parses; the

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pstn.files import write_text_atomically
 from pstn.ops.build_undo import begin_build, end_build
-from pstn.ops.dbt_runner import dbt
+from pstn.ops.dbt_runner import dbt, last_error
 from pstn.serve.warehouse import fsync_path
 from pstn.settings import Settings, project_files
 
@@ -285,13 +285,17 @@ class Nightly:
         candidate = self._candidate_settings()
         # Tonight's marts file starts as a copy of the published one (only re-rated months rewritten).
         os.environ["PSTN_PUBLISHED_FROM"] = str(self.settings.warehouse)
+        started, output = time.time(), []
         try:
             # Unit tests check the code, not the night's data: they run in CI and in `make run`.
-            status = dbt(candidate, "build", "--exclude-resource-type", "unit_test", *self._build_vars())
+            status = dbt(candidate, "build", "--exclude-resource-type", "unit_test", *self._build_vars(), output=output)
         finally:
             os.environ.pop("PSTN_PUBLISHED_FROM", None)
-        results = self._run_results()
+        results = self._run_results(since=started)
         self.summary.facts.update(results)
+        if status != 0 and not results:
+            # dbt stopped before it wrote its results (a full disk, a refused write, a crash).
+            raise NightlyError(f"dbt build stopped: {last_error(output) or 'no reason printed'}; see the log above")
         if status != 0:
             raise NightlyError(
                 f"dbt build failed ({results.get('errors', '?')} errors, {results.get('failures', '?')} test "
@@ -311,9 +315,10 @@ class Nightly:
             target="duckdb",
         )
 
-    def _run_results(self) -> dict:
+    def _run_results(self, since: float) -> dict:
+        """Counts from the run results dbt wrote after `since` (none: it stopped before writing them)."""
         path = self.settings.dbt_target_dir / "run_results.json"
-        if not path.exists():
+        if not path.exists() or path.stat().st_mtime < since - 1:
             return {}
         results = json.loads(path.read_text())["results"]
 
