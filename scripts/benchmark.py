@@ -33,7 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pstn.settings import copy_project, dbt_target_dir, default_build_warehouse
+from pstn.settings import Settings, copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,9 +95,8 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int
 
 def keep_profile(work: Path, step: str, profiles: dict[str, list[tuple[float, str]]], env: dict[str, str]) -> None:
     """dbt's per-node timings of the build just run (where the time goes), kept beside the data."""
-    warehouse = Path(env["PSTN_WAREHOUSE"])
-    build_warehouse = Path(env.get("PSTN_BUILD_WAREHOUSE") or default_build_warehouse(warehouse))
-    results = dbt_target_dir(build_warehouse) / "run_results.json"
+    settings = Settings.from_env(warehouse=env["PSTN_WAREHOUSE"], build_warehouse=env.get("PSTN_BUILD_WAREHOUSE"))
+    results = settings.dbt_target_dir / "run_results.json"
     if not results.exists():
         return
     data = json.loads(results.read_text())

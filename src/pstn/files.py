@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 
@@ -13,6 +14,15 @@ def write_text_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy `source` to `target` so that a reader sees the old file or the new one, never a part;
+    the temporary name is the process's own, so two processes copying at once do not collide."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
 
 
 PRIVATE_MODE = 0o700

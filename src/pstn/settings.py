@@ -69,13 +69,6 @@ def default_build_warehouse(warehouse: Path) -> Path:
     return warehouse.parent / PRIVATE_FOLDER / warehouse.name
 
 
-def dbt_target_dir(build_warehouse: Path) -> Path:
-    """dbt's target folder for the builds of `build_warehouse` (its manifest, run results,
-    compiled SQL and kept parses), beside it in the private folder: two builds of different
-    warehouses from one checkout, at the same time, never read each other's results."""
-    return build_warehouse.parent / f"{build_warehouse.stem}.dbt-target"
-
-
 @dataclass(frozen=True)
 class Settings:
     raw_dir: Path
@@ -131,7 +124,10 @@ class Settings:
 
     @property
     def dbt_target_dir(self) -> Path:
-        return dbt_target_dir(self.build_warehouse)
+        """dbt's target folder for the builds of this build warehouse (its manifest, run results,
+        compiled SQL and kept parses), beside it in the private folder: two builds of different
+        warehouses from one checkout, at the same time, never read each other's results."""
+        return self.build_warehouse.parent / f"{self.build_warehouse.stem}.dbt-target"
 
     def dbt_env(self) -> dict[str, str]:
         """The environment a dbt subprocess needs to see the same warehouse and archive."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from pstn import pseudonym
 from pstn.errors import OperatorError
-from pstn.files import make_private_folder
+from pstn.files import copy_atomically, make_private_folder
 from pstn.settings import Settings, require_project
 
 
@@ -103,14 +102,18 @@ def keep_parse(settings: Settings, kept: Path, started: float) -> None:
     """Copy the parse dbt just wrote (if it wrote one) to this profile's place."""
     written = settings.dbt_target_dir / "partial_parse.msgpack"
     try:
-        if written.stat().st_mtime < started - 1:
-            return
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(written, partial)
-        partial.replace(kept)
+        if written_since(written, started):
+            copy_atomically(written, kept)
     except OSError:
         return  # a parse not kept only costs the next run a full parse
+
+
+def written_since(path: Path, started: float) -> bool:
+    """Whether dbt wrote `path` in the run started at `started` (not an earlier run's file)."""
+    try:
+        return path.stat().st_mtime >= started - 1
+    except FileNotFoundError:
+        return False
 
 
 def ensure_not_open(database: Path, published: Path) -> None:
@@ -147,9 +150,5 @@ def metricflow(settings: Settings, *arguments: str) -> int:
     built = settings.dbt_target_dir / "semantic_manifest.json"
     if not built.exists():
         raise OperatorError(f"{settings.build_warehouse} has not been built here yet: run `pstn build` first")
-    read = settings.project_dir / "target" / "semantic_manifest.json"
-    read.parent.mkdir(parents=True, exist_ok=True)
-    partial = read.with_suffix(f".{os.getpid()}.tmp")
-    shutil.copyfile(built, partial)
-    partial.replace(read)
+    copy_atomically(built, settings.project_dir / "target" / "semantic_manifest.json")
     return subprocess.call([script, *arguments], cwd=settings.project_dir, env=settings.dbt_env())

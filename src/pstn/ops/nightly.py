@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pstn.files import write_text_atomically
 from pstn.ops.build_undo import begin_build, end_build
-from pstn.ops.dbt_runner import dbt, last_error
+from pstn.ops.dbt_runner import dbt, last_error, written_since
 from pstn.serve.warehouse import fsync_path
 from pstn.settings import Settings, project_files
 
@@ -318,7 +318,7 @@ class Nightly:
     def _run_results(self, since: float) -> dict:
         """Counts from the run results dbt wrote after `since` (none: it stopped before writing them)."""
         path = self.settings.dbt_target_dir / "run_results.json"
-        if not path.exists() or path.stat().st_mtime < since - 1:
+        if not written_since(path, since):
             return {}
         results = json.loads(path.read_text())["results"]
 
