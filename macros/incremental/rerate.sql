@@ -66,7 +66,8 @@
             ~ config.get('rerate_watermark_column', 'rated_at') ~ ") as rated_at from " ~ this
             ~ " group by " ~ tenant ~ ", " ~ month ~ ") as written"
             ~ " inner join (select tenant_id, billing_month, max(rated_at) as logged_at from "
-            ~ ref('int_rerate_months') ~ " group by tenant_id, billing_month) as logged"
+            ~ ref('int_rerate_months') ~ " where " ~ rerate_log_applies(ref('int_rerate_months'))
+            ~ " group by tenant_id, billing_month) as logged"
             ~ " on logged.tenant_id = written.tenant_id and logged.billing_month = written.billing_month"
             ~ " where logged.logged_at > written.rated_at") -%}
         {%- for tenant_value, month_value in stale.rows -%}
@@ -98,11 +99,11 @@
 {%- endmacro %}
 
 
-{% macro rating_fingerprint() %}
-    {#- A digest of everything besides the archive that can change a rated figure: the seeds'
-        contents, the models' SQL and the rating variables (dbt does not expose macro checksums:
-        after changing a rating macro, build once with --full-refresh). When it differs from the last run's,
-        int_rerate_months re-rates every month. -#}
+{% macro rating_inputs() %}
+    {#- Everything besides the archive that can change a rated figure, one line each: a seed's
+        contents or a model's SQL as `unique_id=checksum`, a rating variable as `name=json`
+        (dbt does not expose macro checksums: after changing a rating macro, build once with
+        --full-refresh). int_rerate_months keeps the last run's lines to tell what changed. -#}
     {%- set parts = [] -%}
     {%- if execute -%}
         {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
@@ -116,10 +117,70 @@
                      'billing_increment_seconds',
                      'pool_allotment_overrides', 'tenant_countries', 'pseudonymise_users',
                      'default_billing_model', 'tenant_billing_models'] -%}
-        {%- do parts.append(name ~ '=' ~ tojson(var(name, none))) -%}
+        {%- do parts.append('var.' ~ name ~ '=' ~ tojson(var(name, none))) -%}
     {%- endfor -%}
-    {{ return(local_md5(parts | join('\n'))) }}
+    {{ return(parts | join('\n')) }}
 {% endmacro %}
+
+
+{% macro rating_fingerprint() %}
+    {#- The digest of rating_inputs(): when it differs from the last run's, int_rerate_months
+        re-rates every month for the models the change reaches. -#}
+    {{ return(local_md5(rating_inputs())) }}
+{% endmacro %}
+
+
+{% macro changed_rating_inputs(previous, current) %}
+    {#- The seeds and models whose line differs between two rating_inputs() texts, as
+        `|unique_id|unique_id|`; `*` (every model) when a rating variable changed or the previous
+        text is unknown (a log written by an older version). -#}
+    {%- if previous is none or previous == '' -%}
+        {{ return('*') }}
+    {%- endif -%}
+    {%- set before = previous.split('\n') -%}
+    {%- set after = current.split('\n') -%}
+    {%- set changed = [] -%}
+    {%- set every_model = {'yes': false} -%}
+    {%- for line in (before | reject('in', after) | list) + (after | reject('in', before) | list) -%}
+        {%- set name = line.split('=')[0] -%}
+        {%- if name.startswith('var.') -%}{%- do every_model.update({'yes': true}) -%}{%- endif -%}
+        {%- if name not in changed -%}{%- do changed.append(name) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if every_model.yes or not changed -%}
+        {{ return('*') }}
+    {%- endif -%}
+    {{ return('|' ~ (changed | sort | join('|')) ~ '|') }}
+{% endmacro %}
+
+
+{% macro rating_ancestors(unique_id) %}
+    {#- The seeds and models `unique_id` reads, directly or through others, and itself. -#}
+    {%- set found = [unique_id] -%}
+    {%- for node_id in found -%}
+        {%- set node = graph.nodes.get(node_id) -%}
+        {%- for parent in (node.depends_on.nodes if node else []) -%}
+            {%- if parent not in found and parent in graph.nodes -%}{%- do found.append(parent) -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{% endmacro %}
+
+
+{% macro rerate_log_applies(log_relation, unique_id=none) -%}
+    {#- A predicate on int_rerate_months' rows: those that concern model `unique_id` (default: the
+        model being built). A row logged for changed rating inputs concerns only the models that
+        read one of them (a rate-card change re-prices the calls and leaves classification and
+        pool allocation alone); every other row concerns every model. -#}
+    {%- set unique_id = unique_id or model.unique_id -%}
+    {%- if not execute or not has_column(log_relation, 'changed_inputs') -%}
+        1 = 1
+    {%- else -%}
+        (changed_inputs is null or changed_inputs = '*'
+        {%- for ancestor in rating_ancestors(unique_id) | sort %}
+            or instr(changed_inputs, '|{{ ancestor }}|') > 0
+        {%- endfor %})
+    {%- endif -%}
+{%- endmacro %}
 
 
 {% macro rerate_scope(rerate_relation) %}
@@ -179,7 +240,8 @@
     select tenant_id, billing_month,
         {{ 'billing_month' if target.type == 'spark' else 'min(coalesce(rerate_from_date, billing_month))' }} as rerate_from_date
     from {{ rerate_relation }}
-    where rated_at > (
+    where {{ rerate_log_applies(rerate_relation) }}
+        and rated_at > (
         select coalesce({{ watermark }}, cast('1900-01-01 00:00:00' as timestamp)) from {{ target_relation }}
     )
     group by tenant_id, billing_month
@@ -227,3 +289,42 @@
         from {{ source }}
     )
 {%- endmacro %}
+
+
+{% macro should_full_refresh() %}
+    {#- dbt's rule (--full-refresh, or the model's full_refresh config), and one more on DuckDB: a
+        model re-rated by month whose months to re-rate this run are every month it holds, each
+        from its first day, is rebuilt whole. Deleting and inserting every month would write each
+        row twice (into the run's temporary table, then into the model) and delete the old ones:
+        about twice the time of one table written once, on a first build after a rate-card or rule
+        change. -#}
+    {%- if dbt.should_full_refresh() -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(rerate_rebuilds_whole()) }}
+{% endmacro %}
+
+
+{% macro rerate_rebuilds_whole() %}
+    {#- Whether this run re-rates every (tenant, month) the model holds from the month's first
+        day (see should_full_refresh). -#}
+    {%- if not execute or target.type != 'duckdb' or not config.get('rerate_months') -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(this.database, this.schema, this.identifier) -%}
+    {%- if relation is none or relation.type != 'table' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set tenant = config.get('rerate_tenant_column', 'tenant_id') -%}
+    {%- set month = config.get('rerate_month_column', 'billing_month') -%}
+    {%- set scope_sql = rerate_months_sql(ref('int_rerate_months'), relation, config.get('rerate_watermark_column', 'rated_at')) -%}
+    {%- set whole_months = 'rerate_scope.rerate_from_date <= rerate_scope.billing_month'
+        if config.get('rerate_date_column') else '1 = 1' -%}
+    {%- set result = run_query(
+        "select (select count(*) from (" ~ scope_sql ~ ") as rerate_scope where " ~ whole_months ~ "),"
+        ~ " (select count(*) from (select distinct " ~ tenant ~ " as tenant_id, " ~ month ~ " as billing_month"
+        ~ " from " ~ relation ~ ") as held where not exists (select 1 from (" ~ scope_sql ~ ") as rerate_scope"
+        ~ " where rerate_scope.tenant_id = held.tenant_id and rerate_scope.billing_month = held.billing_month"
+        ~ " and " ~ whole_months ~ "))") -%}
+    {{ return(result.columns[0].values()[0] > 0 and result.columns[1].values()[0] == 0) }}
+{% endmacro %}

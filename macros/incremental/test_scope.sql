@@ -32,8 +32,9 @@
         {{ return(scope) }}
     {%- endif -%}
     {#- int_rerate_months logs each build's months and the newest load it had seen. No log yet,
-        or its newest entry re-rated everything (a first build, changed rating inputs): every
-        row, read by the plain test (a key-by-key check of every row would cost twice). -#}
+        or its newest entry re-rated everything for this model (a first build, changed rating
+        inputs the model reads): every row, read by the plain test (a key-by-key check of every
+        row would cost twice). -#}
     {%- set log_node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
         | selectattr('name', 'equalto', 'int_rerate_months') | first -%}
     {%- set log = adapter.get_relation(database=log_node.database, schema=log_node.schema, identifier=log_node.alias) -%}
@@ -42,7 +43,8 @@
     {%- endif -%}
     {%- set newest = run_query(
         "select count(*) from " ~ log ~ " where rated_at = (select max(rated_at) from " ~ log ~ ")"
-        ~ " and rerate_reason in ('initial_build', 'rating_inputs_changed')") -%}
+        ~ " and (rerate_reason = 'initial_build' or (rerate_reason = 'rating_inputs_changed' and "
+        ~ rerate_log_applies(log, tested.unique_id) ~ "))") -%}
     {%- if newest.columns[0].values()[0] > 0 -%}
         {{ return(scope) }}
     {%- endif -%}

@@ -18,6 +18,7 @@ from conftest import pstn
 
 import pytest
 from pstn.ops.crosscheck import compare_exports
+from pstn.settings import copy_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -279,3 +280,101 @@ def test_a_full_refresh_tests_every_row(two_batches, tmp_path):
     result, _ = repeat_and_test(root, env, "after-full-refresh.duckdb", tmp_path / "full-refresh.duckdb")
     assert result.returncode == 1, result.stdout[-3000:]
     assert outcomes(result) == {STG_UNIQUE: "FAIL", FCT_UNIQUE: "FAIL"}
+
+
+def marts_differences(warehouse: Path, other: Path, tables: tuple[str, ...]) -> dict[str, int]:
+    """Rows of each mart found in one file and not the other (both ways), the run stamps aside."""
+    differences = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"attach '{other}' as other (read_only)")
+        for table in tables:
+            stamps = [c for (c,) in con.execute(f"select name from pragma_table_info('marts.{table}')").fetchall()]
+            columns = ", ".join(f'"{c}"' for c in stamps if c not in ("rated_at", "x_rated_at"))
+            mine, theirs = f"select {columns} from marts.{table}", f"select {columns} from other.marts.{table}"
+            differences[table] = con.execute(
+                f"select count(*) from (({mine} except all {theirs}) union all ({theirs} except all {mine}))"
+            ).fetchone()[0]
+    return differences
+
+
+def test_a_rate_card_change_re_prices_without_re_allocating(two_batches, tmp_path):
+    """A rate changes on the night a day of new calls arrives: every month is re-priced, but only
+    the new calls' month is classified and allocated again, and the marts equal a full refresh."""
+    root, _, _, _ = two_batches
+    wh = tmp_path / "wh"
+    shutil.copytree(root / "wh" / "archive", wh / "archive")
+    (wh / "private").mkdir(parents=True)
+    before = wh / "private" / "before.duckdb"
+    shutil.copy2(root / "after-full-refresh.duckdb", before)
+    shutil.copy2(before, wh / "private" / "warehouse.duckdb")
+    project = copy_project(ROOT, tmp_path / "project")
+    rates = project / "seeds" / "rate_card.csv"
+    rates.write_text(re.sub(r"(?m)^US,standard,([0-9.]+),", "US,standard,0.0300,", rates.read_text()))
+    late = pl.read_csv(root / "sample" / "cdr" / "PSTN.calls.2024-06.csv", infer_schema=False).head(40)
+    (tmp_path / "raw" / "cdr").mkdir(parents=True)
+    late.with_columns(("late-" + pl.col("UsageId")).alias("UsageId")).write_csv(
+        tmp_path / "raw" / "cdr" / "PSTN.calls.2024-06.late.csv"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PSTN_")}
+    env.update(
+        PSTN_WAREHOUSE=str(wh / "warehouse.duckdb"),
+        PSTN_RAW_DIR=str(tmp_path / "raw"),
+        PSTN_PROJECT_DIR=str(project),
+        PSTN_SKIP_EXPORTS="1",
+    )
+    night = pstn(env, "run")
+    assert night.returncode == 0, night.stdout[-5000:] + night.stderr[-3000:]
+
+    warehouse = wh / "private" / "warehouse.duckdb"
+    logged = query(
+        warehouse,
+        """select tenant_id, cast(billing_month as varchar), rerate_reason, changed_inputs
+           from intermediate.int_rerate_months where rated_at = (select max(rated_at) from intermediate.int_rerate_months)""",
+    )
+    arrived = {(tenant, month) for tenant, month, reason, _ in logged if reason == "calls_arrived"}
+    late_months = set(
+        query(
+            warehouse,
+            "select distinct tenant_id, cast(billing_month as varchar) from marts.fct_pstn_calls where usage_id like 'late-%'",
+        )
+    )
+    assert arrived == late_months and len(arrived) >= 1
+    re_priced = {(tenant, month) for tenant, month, reason, changed in logged if reason == "rating_inputs_changed"}
+    assert {changed for *_, reason, changed in logged if reason == "rating_inputs_changed"} == {
+        "|seed.teams_pstn.rate_card|"
+    }
+    assert len(re_priced) >= 5 and not re_priced & arrived
+
+    def months_stamped_by_the_night(table: str, stamp: str = "rated_at") -> set[tuple[str, str]]:
+        return set(
+            query(
+                warehouse,
+                f"""select distinct tenant_id, cast(billing_month as varchar) from {table}
+                    where {stamp} = (select max(rated_at) from intermediate.int_rerate_months)""",
+            )
+        )
+
+    for allocation in ("intermediate.int_calls_classified", "intermediate.int_pool_allocated"):
+        assert months_stamped_by_the_night(allocation) == arrived, allocation
+    assert months_stamped_by_the_night("marts.fct_pstn_calls") == re_priced | arrived
+    # The new rate reached the calls: a US standard call's rate is the new one.
+    assert query(
+        warehouse,
+        "select distinct cast(rate_per_minute as double) from marts.fct_pstn_calls where destination_country = 'US'"
+        " and number_type = 'standard' and rated_capability = 'MCOPSTNPP'",
+    ) == [(0.03,)]
+
+    shutil.copy2(warehouse, tmp_path / "incremental.duckdb")
+    full = pstn(env, "build", "--full-refresh")
+    assert full.returncode == 0, full.stdout[-5000:] + full.stderr[-3000:]
+    tables = (
+        "fct_pstn_calls",
+        "fct_charges_mcomeetadd",
+        "fct_charges_mcopstnpp",
+        "fct_charge_discrepancies",
+        "fct_focus_charges",
+        "fct_pool_consumption_daily",
+        "rpt_monthly_charges",
+    )
+    assert marts_differences(tmp_path / "incremental.duckdb", warehouse, tables) == dict.fromkeys(tables, 0)
+    assert marts_differences(before, warehouse, ("fct_pstn_calls",))["fct_pstn_calls"] > 0

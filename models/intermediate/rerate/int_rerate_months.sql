@@ -8,18 +8,26 @@
    * a licence or SKU snapshot dated in or before it arrived (from that snapshot's month on;
      a new first snapshot of the tenant changes the assumed days before it, so every month),
    * the seeds, the models' SQL or a rating variable changed
-     (the fingerprint differs from the last run's): every month,
+     (the fingerprint differs from the last run's): every month, for the models that read what
+     changed (changed_inputs; a changed variable or an unknown last state: every model),
    * or this is the first build / a --full-refresh: every month. #}
-{%- set fingerprint = rating_fingerprint() %}
-{%- set state = {'watermark': none, 'fingerprint': none} %}
+{%- set inputs = rating_inputs() %}
+{%- set fingerprint = local_md5(inputs) %}
+{%- set state = {'watermark': none, 'fingerprint': none, 'inputs': none} %}
 {%- if execute and is_incremental() %}
     {%- set last_run = run_query(
-        "select max(loaded_through_load_id), max(rating_fingerprint) from " ~ this
-        ~ " where rated_at = (select max(rated_at) from " ~ this ~ ")") %}
-{%- do state.update({'watermark': last_run.columns[0].values()[0], 'fingerprint': last_run.columns[1].values()[0]}) %}
+        "select max(loaded_through_load_id), max(rating_fingerprint), "
+        ~ ("max(rating_inputs)" if has_column(this, 'rating_inputs') else "cast(null as " ~ dbt.type_string() ~ ")")
+        ~ " from " ~ this ~ " where rated_at = (select max(rated_at) from " ~ this ~ ")") %}
+    {%- do state.update({
+        'watermark': last_run.columns[0].values()[0],
+        'fingerprint': last_run.columns[1].values()[0],
+        'inputs': last_run.columns[2].values()[0],
+    }) %}
 {%- endif %}
-{%- set rerate_all = not is_incremental() or state.watermark is none or state.fingerprint != fingerprint %}
-{%- set reason_all = 'initial_build' if not is_incremental() or state.watermark is none else 'rating_inputs_changed' %}
+{%- set initial = not is_incremental() or state.watermark is none %}
+{%- set changed_inputs = changed_rating_inputs(state.inputs, inputs)
+    if not initial and state.fingerprint != fingerprint else none %}
 with
 
 archive_calls as {{ not_materialized() }} (
@@ -57,7 +65,7 @@ watermark as (
 
 ),
 
-{%- if rerate_all %}
+{%- if initial %}
 
 months as (
 
@@ -65,7 +73,8 @@ months as (
         tenant_id,
         billing_month,
         billing_month as rerate_from_date,
-        '{{ reason_all }}' as rerate_reason
+        'initial_build' as rerate_reason,
+        cast(null as {{ dbt.type_string() }}) as changed_inputs
     from archive_calls
 
 ),
@@ -148,7 +157,7 @@ licence_months as (
 
 ),
 
-months as (
+arrived_months as (
 
     select tenant_id, billing_month, min(rerate_from_date) as rerate_from_date, min(rerate_reason) as rerate_reason
     from (
@@ -159,6 +168,35 @@ months as (
     group by tenant_id, billing_month
 
 ),
+{%- if changed_inputs is none %}
+
+months as (
+
+    select
+        arrived_months.*,
+        cast(null as {{ dbt.type_string() }}) as changed_inputs
+    from arrived_months
+
+),
+{%- else %}
+
+months as (
+
+    {# Every month for the models the changed inputs reach; a month that also has new calls or
+       licences is re-rated whole by every model. #}
+    select
+        every_month.tenant_id,
+        every_month.billing_month,
+        every_month.billing_month as rerate_from_date,
+        coalesce(arrived_months.rerate_reason, 'rating_inputs_changed') as rerate_reason,
+        case when arrived_months.tenant_id is null then '{{ changed_inputs }}' end as changed_inputs
+    from (select distinct tenant_id, billing_month from archive_calls) as every_month
+    left join arrived_months
+        on every_month.tenant_id = arrived_months.tenant_id
+        and every_month.billing_month = arrived_months.billing_month
+
+),
+{%- endif %}
 {%- endif %}
 
 final as (
@@ -168,7 +206,10 @@ final as (
         months.billing_month,
         months.rerate_from_date,
         months.rerate_reason,
+        months.changed_inputs,
         '{{ fingerprint }}' as rating_fingerprint,
+        {# The same text on every row of a run: the columnar file stores it once per block. #}
+        '{{ inputs | replace("'", "''") }}' as rating_inputs,
         watermark.loaded_through_load_id,
         {{ rated_at() }} as rated_at
     from months

@@ -48,7 +48,7 @@ final as (
             end as {{ dbt.type_string() }}
         ) as discrepancy_type,
         is_corrected_in_later_export,
-        rated_at
+        {{ rated_at() }} as rated_at
     from calls
     where has_reported_discrepancy
 

@@ -32,7 +32,7 @@ final as (
         rate_per_minute,
         pooled_value_at_credit_rates as value_at_credit_rates,
         currency,
-        rated_at
+        {{ rated_at() }} as rated_at
     from calls
     where pooled_seconds > 0 and pool_capability = 'MCOMEETADD'
 

@@ -37,7 +37,7 @@ final as (
         reported_capability,
         reported_charge,
         charge_difference,
-        rated_at,
+        {{ rated_at() }} as rated_at,
         administrative_units
     from calls
     where rated_capability = 'MCOPSTNPP'

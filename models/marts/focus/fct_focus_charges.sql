@@ -163,7 +163,7 @@ final as (
         cast(user_principal_name as {{ dbt.type_string() }}) as x_organizer_user_principal_name,
         cast(reported_capability as {{ dbt.type_string() }}) as x_reported_capability,
         cast(reported_charge as decimal(18, 6)) as x_reported_charge,
-        cast(rated_at as timestamp) as x_rated_at
+        cast({{ rated_at() }} as timestamp) as x_rated_at
     from components
 
 )
