@@ -62,21 +62,33 @@ def validate(csv: Path) -> tuple[set[str], set[str], str]:
 def check_focus_export(warehouse: Path, folder: Path) -> pl.DataFrame:
     rows = write_focus_export(warehouse, folder)
     assert rows > 0
-    passed, failed, output = validate(folder / "focus_charges.csv")
+    parquet, csvs = sorted(folder.glob("focus_charges-*.parquet")), sorted(folder.glob("focus_charges-*.csv"))
+    assert [p.stem for p in parquet] == [c.stem for c in csvs] and parquet
+    # One billing period per file, named after it.
+    for path in parquet:
+        months = pl.read_parquet(path).get_column("x_billing_month").unique().to_list()
+        assert [m.strftime("%Y-%m") for m in months] == [path.stem.removeprefix("focus_charges-")]
+    # The validator reads one file: the months' CSVs joined under one header.
+    joined = folder.parent / f"{folder.name}-every-month.csv"
+    lines = [c.read_text().splitlines(keepends=True) for c in csvs]
+    assert len({chunk[0] for chunk in lines}) == 1
+    joined.write_text("".join([lines[0][0]] + [line for chunk in lines for line in chunk[1:]]))
+    passed, failed, output = validate(joined)
     assert failed <= UNMET_BRANCH, output[-4000:]
     assert {"InvoiceId-C-003-C", "ServiceSubcategory-C-000-O", "BilledCost-C-000-M", "ContractedCost-C-000-M"} <= passed
     assert len(passed) >= 130
-    focus = pl.read_parquet(folder / "focus_charges.parquet")
+    focus = pl.read_parquet(folder / "focus_charges-*.parquet")
     assert focus.height == rows
     with duckdb.connect() as con:
         broken = con.execute(
             f"""select count(*) filter (where ListCost <> ListUnitPrice * PricingQuantity),
                        count(*) filter (where ContractedCost <> ContractedUnitPrice * PricingQuantity),
                        count(*) filter (where BilledCost <> EffectiveCost)
-                from read_parquet('{folder / "focus_charges.parquet"}')"""
+                from read_parquet('{folder / "focus_charges-*.parquet"}')"""
         ).fetchone()
     assert broken == (0, 0, 0)
-    csv = pl.read_csv(folder / "focus_charges.csv", infer_schema=False)
+    csv = pl.read_csv(joined, infer_schema=False)
+    assert csv.height == rows
     for column in DATETIMES:
         assert csv.get_column(column).str.contains(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").all(), column
     return focus
@@ -115,3 +127,34 @@ def test_a_generated_month_conforms_to_focus(generated_month):
     focus = check_focus_export(warehouse, generated_month / "focus")
     check_against_calls(warehouse, focus)
     assert set(focus.get_column("x_charge_component")) >= {"pool_minutes", "credit_minutes"}
+
+
+def test_an_export_rewrites_only_the_months_that_changed(tmp_path):
+    """Given the last export, a month whose newest run stamp and rows are unchanged is linked from
+    it, not written again; a re-rated month is written anew; a month gone is removed."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            """create table marts.fct_focus_charges as
+               select cast(m as date) as x_billing_month, timestamp '2024-07-01 02:00:00' as x_rated_at,
+                      'x' || n as ResourceId, 1.5 as BilledCost
+               from (values ('2024-04-01'), ('2024-05-01'), ('2024-06-01')) as months(m), range(3) as r(n)"""
+        )
+    first = tmp_path / "first"
+    assert write_focus_export(warehouse, first) == 9
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(
+        [f"focus_charges-2024-0{m}.{ext}" for m in (4, 5, 6) for ext in ("parquet", "csv")] + ["months.json"]
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_focus_charges set x_rated_at = now() where x_billing_month = '2024-06-01'")
+        con.execute("delete from marts.fct_focus_charges where x_billing_month = '2024-04-01'")
+    second = tmp_path / "second"
+    assert write_focus_export(warehouse, second, previous=first) == 6
+    for ext in ("parquet", "csv"):
+        may, june = f"focus_charges-2024-05.{ext}", f"focus_charges-2024-06.{ext}"
+        assert (second / may).stat().st_ino == (first / may).stat().st_ino
+        assert (second / june).stat().st_ino != (first / june).stat().st_ino
+        assert not (second / f"focus_charges-2024-04.{ext}").exists()
+    assert pl.read_csv(second / "focus_charges-2024-06.csv").height == 3

@@ -329,13 +329,15 @@ def test_a_rate_card_change_re_prices_without_re_allocating(two_batches, tmp_pat
     logged = query(
         warehouse,
         """select tenant_id, cast(billing_month as varchar), rerate_reason, changed_inputs
-           from intermediate.int_rerate_months where rated_at = (select max(rated_at) from intermediate.int_rerate_months)""",
+           from intermediate.int_rerate_months
+           where rated_at = (select max(rated_at) from intermediate.int_rerate_months)""",
     )
     arrived = {(tenant, month) for tenant, month, reason, _ in logged if reason == "calls_arrived"}
     late_months = set(
         query(
             warehouse,
-            "select distinct tenant_id, cast(billing_month as varchar) from marts.fct_pstn_calls where usage_id like 'late-%'",
+            "select distinct tenant_id, cast(billing_month as varchar) from marts.fct_pstn_calls"
+            " where usage_id like 'late-%'",
         )
     )
     assert arrived == late_months and len(arrived) >= 1

@@ -343,7 +343,12 @@ class Nightly:
     def _focus_export(self) -> None:
         from pstn.serve.focus import write_focus_export
 
-        rows = write_focus_export(self.paths.candidate_published, self.paths.candidate_exports / "focus")
+        # Months the night did not re-rate are linked from the published version's files.
+        rows = write_focus_export(
+            self.paths.candidate_published,
+            self.paths.candidate_exports / "focus",
+            previous=self.settings.export_dir.resolve() / "focus",
+        )
         self.summary.facts["focus_rows"] = rows
 
     def _report(self) -> None:
