@@ -320,11 +320,15 @@
     {%- set scope_sql = rerate_months_sql(ref('int_rerate_months'), relation, config.get('rerate_watermark_column', 'rated_at')) -%}
     {%- set whole_months = 'rerate_scope.rerate_from_date <= rerate_scope.billing_month'
         if config.get('rerate_date_column') else '1 = 1' -%}
-    {%- set result = run_query(
-        "select (select count(*) from (" ~ scope_sql ~ ") as rerate_scope where " ~ whole_months ~ "),"
-        ~ " (select count(*) from (select distinct " ~ tenant ~ " as tenant_id, " ~ month ~ " as billing_month"
+    {#- The log first (a few rows); the model's months only when the log holds a whole month. -#}
+    {%- set whole = run_query("select count(*) from (" ~ scope_sql ~ ") as rerate_scope where " ~ whole_months) -%}
+    {%- if whole.columns[0].values()[0] == 0 -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set left_out = run_query(
+        "select count(*) from (select distinct " ~ tenant ~ " as tenant_id, " ~ month ~ " as billing_month"
         ~ " from " ~ relation ~ ") as held where not exists (select 1 from (" ~ scope_sql ~ ") as rerate_scope"
         ~ " where rerate_scope.tenant_id = held.tenant_id and rerate_scope.billing_month = held.billing_month"
-        ~ " and " ~ whole_months ~ "))") -%}
-    {{ return(result.columns[0].values()[0] > 0 and result.columns[1].values()[0] == 0) }}
+        ~ " and " ~ whole_months ~ ")") -%}
+    {{ return(left_out.columns[0].values()[0] == 0) }}
 {% endmacro %}
