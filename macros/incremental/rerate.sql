@@ -101,7 +101,7 @@
 
 {% macro rating_inputs() %}
     {#- Everything besides the archive that can change a rated figure, one line each: a seed's
-        contents or a model's SQL as `unique_id=checksum`, a rating variable as `name=json`
+        contents or a model's SQL as `unique_id=checksum`, a rating variable as `var.name=json`
         (dbt does not expose macro checksums: after changing a rating macro, build once with
         --full-refresh). int_rerate_months keeps the last run's lines to tell what changed. -#}
     {%- set parts = [] -%}
@@ -120,13 +120,6 @@
         {%- do parts.append('var.' ~ name ~ '=' ~ tojson(var(name, none))) -%}
     {%- endfor -%}
     {{ return(parts | join('\n')) }}
-{% endmacro %}
-
-
-{% macro rating_fingerprint() %}
-    {#- The digest of rating_inputs(): when it differs from the last run's, int_rerate_months
-        re-rates every month for the models the change reaches. -#}
-    {{ return(local_md5(rating_inputs())) }}
 {% endmacro %}
 
 
