@@ -359,6 +359,12 @@ def test_a_rate_card_change_re_prices_without_re_allocating(two_batches, tmp_pat
     for allocation in ("intermediate.int_calls_classified", "intermediate.int_pool_allocated"):
         assert months_stamped_by_the_night(allocation) == arrived, allocation
     assert months_stamped_by_the_night("marts.fct_pstn_calls") == re_priced | arrived
+    # Re-rated in every month, the call facts were rebuilt whole (one table written), not deleted
+    # and inserted month by month; classification, re-rated in one month, was deleted and inserted.
+    ran = wh / "private" / "warehouse.dbt-target" / "run" / "teams_pstn" / "models"
+    facts = (ran / "marts" / "charges" / "fct_pstn_calls.sql").read_text()
+    assert "fct_pstn_calls__dbt_tmp" in facts and "delete from" not in facts
+    assert "delete from" in (ran / "intermediate" / "calls" / "int_calls_classified.sql").read_text()
     # The new rate reached the calls: a US standard call's rate is the new one.
     assert query(
         warehouse,
