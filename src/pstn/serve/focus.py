@@ -83,6 +83,8 @@ def _kept_months(previous: Path, months: dict[str, dict]) -> set[str]:
         recorded = json.loads((previous / MANIFEST).read_text())
     except (OSError, ValueError):
         return set()
+    if not isinstance(recorded, dict):  # not a manifest this code wrote: write every month
+        return set()
     return {month for month, figures in months.items() if recorded.get(month) == figures}
 
 
