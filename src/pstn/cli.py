@@ -29,7 +29,9 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
         settings, reprocess_rejected=args.reprocess_rejected, rehash=getattr(args, "rehash", False), progress=True
     )
     print(report.summary())
-    return 0
+    for path, reason in report.failed_files:
+        print(f"pstn load: {path} was not loaded: {reason}; the next load reads it again", file=sys.stderr)
+    return 1 if report.failed_files else 0
 
 
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:

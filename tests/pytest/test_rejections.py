@@ -172,3 +172,110 @@ def test_a_row_great_expectations_rejects_but_the_rules_keep_stops_the_load(tmp_
     monkeypatch.undo()
     report = landing.load()
     assert (report.rows_kept, report.rows_rejected) == (1, 1)
+
+
+# -- the loader's own failures ------------------------------------------------------------------
+# A fault of the code or the machine (out of memory, a full disk, an incompatible library) is not
+# the file's: the file is not recorded as rejected, so the next load reads it again, and the load
+# says so and exits non-zero.
+
+
+def fail_on(monkeypatch, path: str, error: Exception) -> None:
+    """Make the loader fail on `path` after it compared the file's calls with the archive."""
+    original = loader_module.Loader._against_archive
+
+    def flaky(self, kept):
+        result = original(self, kept)
+        if kept.get_column("source_path")[0] == path:
+            raise error
+        return result
+
+    monkeypatch.setattr(loader_module.Loader, "_against_archive", flaky)
+
+
+def test_a_file_the_loader_fails_on_is_read_again_by_the_next_load(landing, monkeypatch):
+    import os
+
+    rows = [admin_row(f"f{i}") for i in range(4)]
+    first = landing.write("cdr/first.csv", admin_csv(*rows))
+    # The same calls in another file, read after the first (oldest first): they must be archived,
+    # not taken for repeats of rows the failed file never archived.
+    second = landing.write("cdr/second.csv", admin_csv(*reversed(rows)))
+    os.utime(first, (1_700_000_000, 1_700_000_000))
+    os.utime(second, (1_700_000_100, 1_700_000_100))
+    fail_on(monkeypatch, "cdr/first.csv", MemoryError())
+
+    report = landing.load()
+    assert report.failed_files == [("cdr/first.csv", "could not be validated: MemoryError: ")]
+    assert "NOT LOADED cdr/first.csv" in report.summary()
+    assert (report.units_loaded, report.units_rejected, report.rows_kept, report.rows_duplicate) == (1, 0, 4, 0)
+    assert "cdr/first.csv" not in landing.manifest().get_column("source_path").to_list()
+
+    monkeypatch.undo()
+    again = landing.load()
+    assert (again.failed_files, again.units_loaded, again.rows_duplicate, again.files_skipped) == ([], 1, 4, 1)
+    assert sorted(landing.manifest().get_column("source_path").to_list()) == ["cdr/first.csv", "cdr/second.csv"]
+    assert landing.calls().height == 4
+
+
+def test_a_zip_member_the_loader_fails_on_is_read_again_with_its_zip(landing, monkeypatch):
+    members = {"a.csv": admin_csv(admin_row("za")), "b.csv": admin_csv(admin_row("zb"))}
+    landing.write("cdr/Calls.Export.zip", zip_bytes(members))
+    original = loader_module.Loader._process
+
+    def flaky(self, dataset, frame, context, batch_name, outputs):
+        if context["source_member"] == "b.csv":
+            raise duckdb_error()
+        return original(self, dataset, frame, context, batch_name, outputs)
+
+    monkeypatch.setattr(loader_module.Loader, "_process", flaky)
+    report = landing.load()
+    assert [path for path, _ in report.failed_files] == ["cdr/Calls.Export.zip!b.csv"]
+    assert "IOException" in report.failed_files[0][1]
+    assert landing.calls().get_column("usage_id").to_list() == ["za"]
+
+    monkeypatch.undo()
+    again = landing.load()
+    assert (again.failed_files, again.units_loaded, again.rows_kept) == ([], 1, 1)
+    assert sorted(landing.calls().get_column("usage_id").to_list()) == ["za", "zb"]
+    assert landing.load().files_skipped == 1  # the zip is now wholly recorded
+
+
+def duckdb_error() -> Exception:
+    import duckdb
+
+    return duckdb.IOException("could not write to the temporary folder")
+
+
+def test_a_machine_fault_while_reading_is_not_a_rejection(landing, monkeypatch):
+    good_files(landing)
+    landing.write("credits/fundings.csv", "funded_at,amount,currency\n2024-01-01,5,USD\n")
+
+    def out_of_memory(data: bytes):
+        raise MemoryError
+
+    monkeypatch.setattr(loader_module.credits, "read_csv", out_of_memory)
+    report = landing.load()
+    assert report.failed_files == [("credits/fundings.csv", "could not be read: MemoryError: ")]
+    assert report.rows_kept == 6 and landing.rejected_files() == {}
+
+
+def test_the_load_command_and_the_nightly_fail_when_the_loader_failed(landing, monkeypatch, capsys):
+    from pstn import cli
+    from pstn.ops import nightly
+
+    good_files(landing)
+    fail_on(monkeypatch, "cdr/good1.csv", OSError(28, "No space left on device"))
+    settings = landing.settings
+    status = cli.main(["--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse), "load"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert (
+        "pstn load: cdr/good1.csv was not loaded: could not be validated: OSError: [Errno 28] No space left on"
+        " device; the next load reads it again"
+    ) in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+    run = nightly.Nightly(settings)
+    with pytest.raises(nightly.NightlyError, match=r"the load failed on cdr/good1\.csv: could not be validated"):
+        run._load()

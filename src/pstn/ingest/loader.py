@@ -14,8 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,6 +91,8 @@ class LoadReport:
     data_docs: str | None = None
     rejected_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    # Files the loader itself failed on (not the file's fault): not recorded, read again next load.
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
@@ -103,6 +103,7 @@ class LoadReport:
         ]
         lines += [f"  rejected file {path}: {reason}" for path, reason in self.rejected_files]
         lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped_files]
+        lines += [f"  NOT LOADED {path}: {reason} (the next load reads it again)" for path, reason in self.failed_files]
         if self.orphans_removed:
             lines.append(f"  removed {self.orphans_removed} files left by an interrupted load")
         if self.data_docs:
@@ -263,10 +264,13 @@ class Loader:
             self.report.files_skipped += 1
             return
         seen[identity] = "seen"
+        failures = len(self.report.failed_files)
         if is_zip:
             self._load_zip(raw, seq, digest, size, seen, reprocess)
         else:
             self._load_unit(raw, seq, None, data, digest, size=size)
+        if len(self.report.failed_files) > failures:
+            del stats[str(raw.path)]  # read again by the next load
 
     # -- files -----------------------------------------------------------------------------
     def _load_zip(self, raw: LandedFile, seq: int, digest: str, size: int, seen: dict, reprocess: bool) -> None:
@@ -280,6 +284,7 @@ class Loader:
             self._record(raw, seq, None, digest, size, "admin_center_zip", "rejected", str(exc))
             return
         self._record(raw, seq, None, digest, size, "admin_center_zip", "expanded", None)
+        expanded, failures = self.manifest[-1], len(self.report.failed_files)
         for member in itertools.chain([first] if first else [], members):
             if member.name.lower().endswith("parameters.json"):
                 continue
@@ -313,6 +318,10 @@ class Loader:
                 )
                 continue
             self._load_unit(raw, seq, member.name, member.data, member.sha256, parameters_text, ".csv", member.size)
+        if len(self.report.failed_files) > failures:
+            # Not recorded as expanded: the next load opens the zip again and reads the members
+            # that failed (those loaded are skipped by their own identity).
+            self.manifest = [row for row in self.manifest if row is not expanded]
 
     def _load_unit(
         self,
@@ -346,8 +355,10 @@ class Loader:
             reject(str(exc))
             return
         except Exception as exc:  # one unreadable file must never stop the others
-            reject(f"could not be read: {type(exc).__name__}: {exc}")
-            traceback.print_exc(file=sys.stderr)
+            if _is_environment_fault(exc):
+                self._fail(raw, member, f"could not be read: {_exception_text(exc)}")
+            else:
+                reject(f"could not be read: {_exception_text(exc)}")
             return
         counts = {"rows_read": 0, "rows_kept": 0, "rows_rejected": 0, "rows_duplicate": 0, "rows_conflicting": 0}
         context = {
@@ -359,14 +370,21 @@ class Loader:
         }
         outputs: dict[str, list[pl.DataFrame]] = {name: [] for name in SCHEMAS}
         self.unit_samples = []
+        # What processing a file changes in the loader; put back when it fails, so a later file
+        # of the load is not compared with rows that were never archived.
+        versions, touched = dict(self.versions), set(self.touched)
         try:
             for dataset, frame in batches:
                 batch_counts = self._process(dataset, frame, context, f"{raw.relative}!{member or ''}", outputs)
                 for key, value in batch_counts.items():
                     counts[key] += value
-        except Exception as exc:  # reject this file, keep going with the others
-            reject(f"could not be validated: {type(exc).__name__}: {exc}")
-            traceback.print_exc(file=sys.stderr)
+        except FileRejected as exc:
+            self.versions, self.touched = versions, touched
+            reject(str(exc))
+            return
+        except Exception as exc:  # the file was read: rows that fail a rule are quarantined, never raised
+            self.versions, self.touched = versions, touched
+            self._fail(raw, member, f"could not be validated: {_exception_text(exc)}")
             return
         # Written file by file, so memory follows the largest file, not the load. The files stay
         # invisible (and are deleted by the next load) until the manifest commits the load.
@@ -386,6 +404,12 @@ class Loader:
         self.versions = {key: value for key, value in self.versions.items() if key in self.touched}
         self.touched = set()
         self._record(raw, seq, member, digest, size, file_format, "loaded", None, counts, parameters, files=written)
+
+    def _fail(self, raw: LandedFile, member: str | None, reason: str) -> None:
+        """The loader, not the file, failed (a fault of the code or the machine: out of memory, a
+        full disk, an incompatible library). Nothing of the file is recorded, so the next load
+        reads it again; the load goes on with the other files and its command exits non-zero."""
+        self.report.failed_files.append((raw.relative + (f"!{member}" if member else ""), reason))
 
     def _record(
         self,
@@ -619,6 +643,16 @@ class Loader:
         if key not in self.versions:
             self.versions[key] = self.archive.call_versions(tenant_id, [month])
         return self.versions[key]
+
+
+def _is_environment_fault(exc: BaseException) -> bool:
+    """An error of the machine rather than of the file's content, while reading it."""
+    return isinstance(exc, MemoryError | OSError | duckdb.OutOfMemoryException | duckdb.IOException)
+
+
+def _exception_text(exc: BaseException) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"
 
 
 def load(

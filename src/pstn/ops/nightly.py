@@ -224,6 +224,14 @@ class Nightly:
             files_loaded=report.units_loaded,
             files_rejected=report.units_rejected,
         )
+        if report.failed_files:
+            path, reason = report.failed_files[0]
+            others = len(report.failed_files) - 1
+            raise NightlyError(
+                f"the load failed on {path}{f' and {others} other files' if others else ''}: {reason}. The other"
+                " files are archived; the next run reads the failed ones again (move a file out of the landing"
+                " folder to build without it)"
+            )
 
     def _verify_archive(self) -> None:
         """Before the load and the build read the archive: every file written since it was last verified, and
