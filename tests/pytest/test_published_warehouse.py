@@ -174,3 +174,29 @@ def test_a_file_this_project_did_not_write_is_replaced_whole(build, tmp_path, pr
                 con.execute("create table scratch.notes as select 1 as one")
     publish_marts(build, published, MARTS)
     assert_published_equals_build(build, published, MARTS)
+
+
+def test_a_table_copied_whole_takes_the_place_of_the_old_one(tmp_path):
+    """A publish starts from a copy of the last published file; a table it replaces whole must
+    reuse the old table's space, not be written after it (the file would grow by the table's size
+    at every re-rating of most months: 2.4 to 4.3 GB at 10M calls)."""
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    con.execute("create schema marts")
+    con.execute(
+        """
+        create table marts.fct_calls as
+        select 'tenant-0' as tenant_id, make_date(2024, 1 + (i % 3), 1) as billing_month, md5(i::varchar) as usage_id,
+            timestamp '2024-04-01 00:00:00' as rated_at
+        from range(300000) as t(i)
+        """
+    )
+    published = tmp_path / "warehouse.duckdb"
+    publish_marts(con, published, ["fct_calls"])
+    size = published.stat().st_size
+    con.execute("update marts.fct_calls set rated_at = timestamp '2024-05-01 00:00:00'")  # every month re-rated
+    publish_marts(con, published, ["fct_calls"])
+    assert_published_equals_build(con, published, ["fct_calls"])
+    with duckdb.connect(str(published), read_only=True) as check:
+        total, free = check.execute("select total_blocks, free_blocks from pragma_database_size()").fetchone()
+    assert published.stat().st_size < 1.3 * size and free < 0.3 * total, (size, published.stat().st_size, free, total)
+    con.close()

@@ -80,7 +80,12 @@ def publish_marts(
             columns = _table_columns(con, source, table).get(table, [])
             month_key = _month_key([name for name, _ in columns])
             if not (held.get(table) == columns and month_key and _replace_changed_months(con, origin, copy, month_key)):
-                con.execute(f"create or replace table {copy} as select * from {origin}")
+                if table in held:
+                    # Dropped and checkpointed first, so the new rows reuse the old table's blocks
+                    # (`create or replace` writes them after the old ones: the file grows).
+                    con.execute(f"drop table {copy}")
+                    con.execute(f"checkpoint {ALIAS}")
+                con.execute(f"create table {copy} as select * from {origin}")
             published.append((table, con.execute(f"select count(*) from {copy}").fetchone()[0]))
             _copy_comments(con, source, table, copy)
         con.execute(f"checkpoint {ALIAS}")
