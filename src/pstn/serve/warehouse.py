@@ -72,22 +72,31 @@ def publish_marts(
     _attach_previous(con, target if target.is_file() or start_from is None else start_from, temporary)
     try:
         held = _table_columns(con, ALIAS)
-        for table in sorted(set(held) - set(tables)):
-            con.execute(f"drop table {ALIAS}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}")
+        origin = {table: f"{sql_identifier(source)}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}" for table in tables}
+        copy = {table: f"{ALIAS}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}" for table in {*tables, *held}}
+        whole = []
         for table in tables:
-            origin = f"{sql_identifier(source)}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}"
-            copy = f"{ALIAS}.{PUBLISHED_SCHEMA}.{sql_identifier(table)}"
             columns = _table_columns(con, source, table).get(table, [])
             month_key = _month_key([name for name, _ in columns])
-            if not (held.get(table) == columns and month_key and _replace_changed_months(con, origin, copy, month_key)):
-                if table in held:
-                    # Dropped and checkpointed first, so the new rows reuse the old table's blocks
-                    # (`create or replace` writes them after the old ones: the file grows).
-                    con.execute(f"drop table {copy}")
-                    con.execute(f"checkpoint {ALIAS}")
-                con.execute(f"create table {copy} as select * from {origin}")
-            published.append((table, con.execute(f"select count(*) from {copy}").fetchone()[0]))
-            _copy_comments(con, source, table, copy)
+            if not (
+                held.get(table) == columns
+                and month_key
+                and _replace_changed_months(con, origin[table], copy[table], month_key)
+            ):
+                whole.append(table)
+        # The tables replaced whole, and those no longer published, are dropped and checkpointed
+        # first, so the new rows reuse their blocks (`create or replace` writes them after the old
+        # ones, and the file grows by the table's size).
+        dropped = [table for table in held if table in whole or table not in tables]
+        for table in dropped:
+            con.execute(f"drop table {copy[table]}")
+        if dropped:
+            con.execute(f"checkpoint {ALIAS}")
+        for table in whole:
+            con.execute(f"create table {copy[table]} as select * from {origin[table]}")
+        for table in tables:
+            published.append((table, con.execute(f"select count(*) from {copy[table]}").fetchone()[0]))
+            _copy_comments(con, source, table, copy[table])
         con.execute(f"checkpoint {ALIAS}")
     except BaseException:
         con.execute(f"detach {ALIAS}")
