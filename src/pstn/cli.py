@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from pstn.errors import OperatorError
+from pstn.errors import OperatorError, one_line
 from pstn.ops.build_undo import begin_build, end_build
 from pstn.ops.dbt_runner import dbt
 from pstn.settings import Settings, require_project
@@ -380,9 +380,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        print(
-            f"pstn {args.command}: {type(error).__name__}: {first_line} (run again with --debug for the traceback)",
-            file=sys.stderr,
-        )
+        print(f"pstn {args.command}: {one_line(error)} (run again with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from pstn.errors import one_line
 from pstn.ingest import cdr, credits, licences, redact
 from pstn.ingest.archive import SCHEMAS, Archive, conform, sha256
 from pstn.ingest.bounds import Bounds
@@ -356,9 +357,9 @@ class Loader:
             return
         except Exception as exc:  # one unreadable file must never stop the others
             if _is_environment_fault(exc):
-                self._fail(raw, member, f"could not be read: {_exception_text(exc)}")
+                self._fail(raw, member, f"could not be read: {one_line(exc)}")
             else:
-                reject(f"could not be read: {_exception_text(exc)}")
+                reject(f"could not be read: {one_line(exc)}")
             return
         counts = {"rows_read": 0, "rows_kept": 0, "rows_rejected": 0, "rows_duplicate": 0, "rows_conflicting": 0}
         context = {
@@ -378,13 +379,9 @@ class Loader:
                 batch_counts = self._process(dataset, frame, context, f"{raw.relative}!{member or ''}", outputs)
                 for key, value in batch_counts.items():
                     counts[key] += value
-        except FileRejected as exc:
-            self.versions, self.touched = versions, touched
-            reject(str(exc))
-            return
         except Exception as exc:  # the file was read: rows that fail a rule are quarantined, never raised
             self.versions, self.touched = versions, touched
-            self._fail(raw, member, f"could not be validated: {_exception_text(exc)}")
+            self._fail(raw, member, f"could not be validated: {one_line(exc)}")
             return
         # Written file by file, so memory follows the largest file, not the load. The files stay
         # invisible (and are deleted by the next load) until the manifest commits the load.
@@ -648,11 +645,6 @@ class Loader:
 def _is_environment_fault(exc: BaseException) -> bool:
     """An error of the machine rather than of the file's content, while reading it."""
     return isinstance(exc, MemoryError | OSError | duckdb.OutOfMemoryException | duckdb.IOException)
-
-
-def _exception_text(exc: BaseException) -> str:
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}"
 
 
 def load(

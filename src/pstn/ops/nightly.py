@@ -228,7 +228,7 @@ class Nightly:
             path, reason = report.failed_files[0]
             others = len(report.failed_files) - 1
             raise NightlyError(
-                f"the load failed on {path}{f' and {others} other files' if others else ''}: {reason}. The other"
+                f"the load failed on {path}{f' and {others} other file(s)' if others else ''}: {reason}. The other"
                 " files are archived; the next run reads the failed ones again (move a file out of the landing"
                 " folder to build without it)"
             )
